@@ -1,0 +1,342 @@
+"""Site configuration: one TOML file, one or more sites, validated with pydantic.
+
+Validation (this module) rejects what cannot run; `cmp.lint` then judges what a regulator
+would object to. Every error names the dotted key path, e.g. `sites.demo.cookie.accept_days`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from cmp.types import GCM_TYPES, Model, SeparateKind
+
+# A text in every language of the site: {"en": "...", "zh-CN": "..."}.
+LText = dict[str, str]
+
+ID_RE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+Ident = Annotated[str, Field(pattern=ID_RE)]
+Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+
+# Region group names usable in region rules, expanded to ISO country codes.
+EU = (
+    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE"
+).split()
+REGION_GROUPS: dict[str, tuple[str, ...]] = {
+    "EU": tuple(EU),
+    "EEA": tuple(EU + ["IS", "LI", "NO"]),
+}
+
+# Banner texts every language must carry (lint checks completeness).
+REQUIRED_TEXTS: tuple[str, ...] = (
+    "title",
+    "description",
+    "accept_all",
+    "reject_all",
+    "customise",
+    "save",
+    "preferences",
+    "close",
+)
+
+
+class ConfigError(Exception):
+    """A config that cannot be loaded; `problems` holds one 'key.path: message' per line."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CookieConfig(_Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")] = "consentry"
+    domain: str | None = None  # e.g. ".example.com" to share the choice with subdomains
+    path: str = "/"
+    same_site: Literal["Lax", "Strict", "None"] = "Lax"
+    accept_days: Annotated[int, Field(gt=0)] = 365
+    reject_days: Annotated[int, Field(gt=0)] = 180
+
+
+class Purpose(_Strict):
+    title: LText
+    description: LText = {}
+    necessary: bool = False  # always on, cannot be refused
+    # GPC (and US "do not sell/share") turns this purpose off by default.
+    gpc: bool = False
+    # Pre-granted under opt-out regimes only; lint refuses it under opt-in.
+    default: bool = False
+    # Browser storage this purpose uses, so the banner can clean up on withdrawal.
+    cookies: list[str] = []
+    storage_keys: list[str] = []
+
+
+class Vendor(_Strict):
+    name: str
+    purposes: list[str]
+    description: LText = {}
+    cookies: list[str] = []  # name patterns, `*` wildcard
+    storage_keys: list[str] = []  # localStorage/sessionStorage keys, `*` wildcard
+    privacy_url: str | None = None
+    data_categories: list[str] = []
+    recipient: str | None = None  # the legal entity receiving the data
+    country: Country | None = None  # where that recipient is
+
+    @field_validator("privacy_url")
+    @classmethod
+    def _https(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^\s]+$", v):
+            raise ValueError("must be an http(s) URL")
+        return v
+
+
+class SeparateItem(_Strict):
+    """A PIPL separate-consent item: shown and answered on its own, never bundled."""
+
+    kind: SeparateKind
+    title: LText
+    description: LText = {}
+    recipient: str | None = None
+    recipient_contact: str | None = None
+    countries: list[Country] = []
+    purpose: LText = {}
+    method: LText = {}
+    data_categories: list[str] = []
+    rights: LText = {}  # how to exercise rights against the recipient (Art. 39)
+
+
+class RegimeDef(_Strict):
+    model: Model
+    separate_consent: bool = False  # PIPL: separate items need their own action
+    gpc_binding: bool = False  # GPC is a legally binding opt-out here
+    strictness: int = 0  # higher wins when the visitor's place is unknown
+
+
+BUILTIN_REGIMES: dict[str, RegimeDef] = {
+    "pipl": RegimeDef(model=Model.OPT_IN, separate_consent=True, strictness=40),
+    "gdpr": RegimeDef(model=Model.OPT_IN, strictness=30),
+    "us_optout": RegimeDef(model=Model.OPT_OUT, gpc_binding=True, strictness=20),
+    "notice": RegimeDef(model=Model.NOTICE, strictness=10),
+}
+
+
+class RegionRule(_Strict):
+    # ISO country codes ("DE"), subdivisions ("US-CA") or groups ("EU", "EEA").
+    match: list[str]
+    regime: Ident
+
+    @field_validator("match")
+    @classmethod
+    def _codes(cls, v: list[str]) -> list[str]:
+        for code in v:
+            if code not in REGION_GROUPS and not re.match(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$", code):
+                raise ValueError(f"{code!r} is not an ISO 3166 code or a region group")
+        return v
+
+
+class Regions(_Strict):
+    # Regime for a known place no rule matches. Unknown place -> the strictest regime.
+    default: Ident = "gdpr"
+    rules: list[RegionRule] = []
+
+
+class ConsentModeConfig(_Strict):
+    # purpose id -> Google Consent Mode v2 types it grants
+    mapping: dict[str, list[str]] = {}
+    wait_for_update: Annotated[int, Field(ge=0, le=10_000)] = 500
+    ads_data_redaction: bool = True
+    url_passthrough: bool = False
+
+    @field_validator("mapping")
+    @classmethod
+    def _types(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for purpose, types in v.items():
+            for t in types:
+                if t not in GCM_TYPES:
+                    raise ValueError(f"{purpose}: {t!r} is not a Consent Mode type")
+        return v
+
+
+class SiteConfig(_Strict):
+    name: str
+    origins: list[str] = []
+    languages: Annotated[list[str], Field(min_length=1)]
+    default_language: str | None = None
+    revision: Annotated[int, Field(ge=1)] = 1
+    admin_key_hashes: list[str] = []  # "sha256:<hex>" of each admin key
+    retention_days: Annotated[int, Field(gt=0)] = 1095
+    cookie: CookieConfig = CookieConfig()
+    texts: dict[str, LText]
+    purposes: dict[Ident, Purpose]
+    vendors: dict[Ident, Vendor] = {}
+    separate: dict[Ident, SeparateItem] = {}
+    regions: Regions = Regions()
+    consent_mode: ConsentModeConfig = ConsentModeConfig()
+
+    @field_validator("origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        for o in v:
+            if not re.match(r"^https?://[A-Za-z0-9.\-]+(:\d{1,5})?$", o):
+                raise ValueError(f"{o!r} is not an origin like https://www.example.com")
+        return v
+
+    @field_validator("admin_key_hashes")
+    @classmethod
+    def _hashes(cls, v: list[str]) -> list[str]:
+        for h in v:
+            if not re.match(r"^sha256:[0-9a-f]{64}$", h):
+                raise ValueError("each entry must be 'sha256:' followed by 64 hex digits")
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> SiteConfig:
+        problems: list[str] = []
+        if self.default_language and self.default_language not in self.languages:
+            problems.append(f"default_language: {self.default_language!r} is not in languages")
+        if not any(p.necessary for p in self.purposes.values()):
+            problems.append("purposes: a purpose with necessary = true is required")
+        for vid, v in self.vendors.items():
+            for p in v.purposes:
+                if p not in self.purposes:
+                    problems.append(f"vendors.{vid}.purposes: unknown purpose {p!r}")
+        for p in self.consent_mode.mapping:
+            if p not in self.purposes:
+                problems.append(f"consent_mode.mapping.{p}: unknown purpose")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def lang_default(self) -> str:
+        return self.default_language or self.languages[0]
+
+    @cached_property
+    def optional_purposes(self) -> list[str]:
+        return [pid for pid, p in self.purposes.items() if not p.necessary]
+
+    def texts_for(self, lang: str) -> dict[str, Any]:
+        """Everything shown to a visitor in one language: what the texts hash proves."""
+
+        def pick(t: LText) -> str:
+            return t.get(lang, "")
+
+        return {
+            "revision": self.revision,
+            "language": lang,
+            "banner": {k: pick(v) for k, v in sorted(self.texts.items())},
+            "purposes": {
+                pid: {"title": pick(p.title), "description": pick(p.description)}
+                for pid, p in self.purposes.items()
+            },
+            "vendors": {
+                vid: {
+                    "name": v.name,
+                    "description": pick(v.description),
+                    "purposes": v.purposes,
+                    "recipient": v.recipient,
+                    "country": v.country,
+                    "privacy_url": v.privacy_url,
+                }
+                for vid, v in self.vendors.items()
+            },
+            "separate": {
+                sid: {
+                    "kind": str(s.kind),
+                    "title": pick(s.title),
+                    "description": pick(s.description),
+                    "recipient": s.recipient,
+                    "countries": s.countries,
+                    "purpose": pick(s.purpose),
+                    "method": pick(s.method),
+                }
+                for sid, s in self.separate.items()
+            },
+        }
+
+    def texts_hash(self, lang: str) -> str:
+        return hashlib.sha256(canonical_json(self.texts_for(lang))).hexdigest()
+
+
+class Config(_Strict):
+    regimes: dict[Ident, RegimeDef] = {}
+    sites: Annotated[dict[Ident, SiteConfig], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _regimes_known(self) -> Config:
+        known = self.all_regimes
+        problems = []
+        for sid, site in self.sites.items():
+            if site.regions.default not in known:
+                problems.append(f"sites.{sid}.regions.default: unknown regime {site.regions.default!r}")
+            for i, rule in enumerate(site.regions.rules):
+                if rule.regime not in known:
+                    problems.append(f"sites.{sid}.regions.rules.{i}.regime: unknown regime {rule.regime!r}")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def all_regimes(self) -> dict[str, RegimeDef]:
+        return {**BUILTIN_REGIMES, **self.regimes}
+
+
+def canonical_json(obj: Any) -> bytes:
+    """The one serialisation hashed anywhere in Consentry (sorted keys, no spaces, UTF-8)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _format_errors(exc: ValidationError, prefix: str = "") -> list[str]:
+    out = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        # Cross-reference checks report several "sub.key: problem" lines at once.
+        for line in msg.split("\n"):
+            full = f"{path}.{line}" if path and ": " in line and err["type"] == "value_error" else (
+                f"{path}: {line}" if path else line
+            )
+            out.append(prefix + full)
+    return out
+
+
+def parse_config(data: dict[str, Any], *, source: str = "config") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc)) from None
+
+
+def load_config(path: str | Path) -> Config:
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{p}: cannot read ({exc.strerror})"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{p}: not valid TOML ({exc})"]) from None
+    data.pop("server", None)  # server settings are read by cmp.settings
+    return parse_config(data, source=str(p))
+
+
+def demo_config_path() -> Path:
+    return Path(__file__).parent / "data" / "demo.toml"

@@ -1,0 +1,87 @@
+"""Server settings, declared once as data and read by the CLI, the README and the runtime.
+
+Precedence: command-line flag > environment variable `CONSENTRY_<NAME>` > `[server]` table of the
+config file > default. A test fails if a setting here is missing from the README.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from cmp.config import ConfigError
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("database", "sqlite:///consentry.db", "Storage URL: sqlite:///path or postgresql://…"),
+    Setting("secret_file", "consentry.secret", "File holding the master secret (created if missing); "
+            "or set CONSENTRY_SECRET. Per-site signing keys are derived from it."),
+    Setting("public_url", "http://127.0.0.1:8000", "Base URL visitors reach Consentry at (receipt links)."),
+    Setting("geoip_database", "", "Path to a GeoIP2/GeoLite2 Country .mmdb; empty: use the country header."),
+    Setting("country_header", "", "Trusted CDN header with the visitor's ISO country, e.g. CF-IPCountry."),
+    Setting("subdivision_header", "", "Trusted CDN header with the ISO 3166-2 subdivision, e.g. CA."),
+    Setting("client_ip_header", "", "Trusted proxy header with the client IP, e.g. X-Forwarded-For."),
+    Setting("max_lifetime_days", 395, "Longest consent lifetime `check` accepts (13 months)."),
+    Setting("max_body_bytes", 16384, "Largest request body the API reads."),
+    Setting("sqlite_synchronous", "FULL", "SQLite synchronous pragma: FULL survives power loss, NORMAL only crashes."),
+    Setting("batch_max", 500, "Most rows one group commit writes."),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: str = "sqlite:///consentry.db"
+    secret_file: str = "consentry.secret"
+    public_url: str = "http://127.0.0.1:8000"
+    geoip_database: str = ""
+    country_header: str = ""
+    subdivision_header: str = ""
+    client_ip_header: str = ""
+    max_lifetime_days: int = 395
+    max_body_bytes: int = 16384
+    sqlite_synchronous: str = "FULL"
+    batch_max: int = 500
+
+    @classmethod
+    def load(cls, config_path: str | Path | None = None, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {}
+        if config_path is not None:
+            try:
+                server = tomllib.loads(Path(config_path).read_text("utf-8")).get("server", {})
+            except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+                server = {}  # load_config reports file problems with better messages
+            for key in server:
+                if key not in _NAMES:
+                    raise ConfigError([f"server.{key}: unknown setting"])
+            values.update(server)
+        for s in SETTINGS:
+            env = os.environ.get(f"CONSENTRY_{s.name.upper()}")
+            if env is not None:
+                values[s.name] = env
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        out: dict[str, Any] = {}
+        for s in SETTINGS:
+            v = values.get(s.name, s.default)
+            if isinstance(s.default, int):
+                try:
+                    v = int(v)
+                except (TypeError, ValueError):
+                    raise ConfigError([f"server.{s.name}: must be an integer"]) from None
+            out[s.name] = v
+        if out["sqlite_synchronous"] not in ("FULL", "NORMAL", "EXTRA"):
+            raise ConfigError(["server.sqlite_synchronous: must be FULL, NORMAL or EXTRA"])
+        return cls(**out)
+
+
+_NAMES = {s.name for s in SETTINGS}
+assert _NAMES == {f.name for f in fields(Settings)}, "SETTINGS and Settings disagree"
