@@ -303,6 +303,10 @@ def canonical_json(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+# "sub.key: problem" from a cross-reference check, not a message that merely quotes a ": ".
+_SUBKEY_RE = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*: ")
+
+
 def _format_errors(exc: ValidationError, prefix: str = "") -> list[str]:
     out = []
     for err in exc.errors():
@@ -310,7 +314,8 @@ def _format_errors(exc: ValidationError, prefix: str = "") -> list[str]:
         msg = err["msg"].removeprefix("Value error, ")
         # Cross-reference checks report several "sub.key: problem" lines at once.
         for line in msg.split("\n"):
-            full = f"{path}.{line}" if path and ": " in line and err["type"] == "value_error" else (
+            sub = _SUBKEY_RE.match(line) and err["type"] == "value_error"
+            full = f"{path}.{line}" if path and sub else (
                 f"{path}: {line}" if path else line
             )
             out.append(prefix + full)

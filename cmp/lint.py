@@ -1,0 +1,178 @@
+"""Judge a loaded config the way a regulator would.
+
+`cmp.config` rejects what cannot run; this module reports what would not survive an audit:
+a banner without a reject button, consent pre-ticked under an opt-in law, an over-long cookie,
+a text missing in one language, a PIPL separate-consent item that does not say who gets the
+data. One line per problem, each starting with the dotted key path, so `consentry check` can
+print them as they are.
+"""
+
+from __future__ import annotations
+
+from cmp.config import REQUIRED_TEXTS, Config, LText, RegimeDef, SiteConfig
+from cmp.settings import Settings
+from cmp.types import Model, SeparateKind
+
+# Consent Mode types that amount to "sale/sharing/targeted advertising" under US state laws.
+AD_TYPES = ("ad_storage", "ad_user_data", "ad_personalization")
+# What a necessary (always-on) purpose may grant: anything else would be granted without consent.
+NECESSARY_OK_TYPES = ("security_storage", "functionality_storage")
+
+# What PIPL makes the notice for each kind of separate consent name (the field, its article).
+_SEPARATE_REQUIRES: dict[SeparateKind, tuple[str, tuple[str, ...]]] = {
+    SeparateKind.CROSS_BORDER: (
+        "Art. 39",
+        ("recipient", "recipient_contact", "countries", "purpose", "method", "data_categories",
+         "rights"),
+    ),
+    SeparateKind.THIRD_PARTY: (
+        "Art. 23",
+        ("recipient", "recipient_contact", "purpose", "method", "data_categories"),
+    ),
+    SeparateKind.SENSITIVE: ("Art. 30", ("purpose", "data_categories")),
+    SeparateKind.PUBLIC_DISCLOSURE: ("Art. 25", ("data_categories",)),
+}
+
+
+def lint(config: Config, settings: Settings | None = None) -> list[str]:
+    """Every problem found, one 'sites.<id>.<key path>: message' line each; [] when clean."""
+    settings = settings or Settings()
+    regimes = config.all_regimes
+    out: list[str] = []
+    for sid, site in config.sites.items():
+        p = f"sites.{sid}"
+        used = _regimes_used(site, regimes)
+        out += _texts(p, site)
+        out += _purposes(p, site, used)
+        out += _consent_mode(p, site, used)
+        out += _cookie(p, site, settings.max_lifetime_days)
+        out += _vendors(p, site)
+        out += _separate(p, site)
+        if not site.admin_key_hashes:
+            out.append(
+                f"{p}.admin_key_hashes: none set, so nobody can open the dashboard or the admin "
+                "API (make one with cmp.adminkeys.generate_admin_key)"
+            )
+    return out
+
+
+def _regimes_used(site: SiteConfig, regimes: dict[str, RegimeDef]) -> dict[str, RegimeDef]:
+    names = [site.regions.default, *(r.regime for r in site.regions.rules)]
+    return {n: regimes[n] for n in dict.fromkeys(names) if n in regimes}
+
+
+def _ltext(path: str, text: LText, langs: list[str], *, required: bool, why: str = "") -> list[str]:
+    """A text must exist in every site language (if required or given at all) and nowhere else."""
+    suffix = f": {why}" if why else ""
+    if not text:
+        return [f"{path}: missing in every language ({', '.join(langs)}){suffix}"] if required else []
+    out = []
+    for lang in langs:
+        if lang not in text:
+            out.append(f"{path}.{lang}: missing{suffix}")
+        elif not text[lang].strip():
+            out.append(f"{path}.{lang}: empty{suffix}")
+    for lang in text:
+        if lang not in langs:
+            out.append(f"{path}.{lang}: {lang!r} is not one of the site's languages ({', '.join(langs)})")
+    return out
+
+
+def _texts(p: str, site: SiteConfig) -> list[str]:
+    langs = site.languages
+    out = []
+    for key in REQUIRED_TEXTS:
+        why = "the first layer must offer refusing as plainly as accepting" if key == "reject_all" else ""
+        if key not in site.texts:
+            out.append(f"{p}.texts.{key}: missing (a required banner text)" + (f"; {why}" if why else ""))
+        else:
+            out += _ltext(f"{p}.texts.{key}", site.texts[key], langs, required=True, why=why)
+    for key, text in site.texts.items():
+        if key not in REQUIRED_TEXTS:
+            out += _ltext(f"{p}.texts.{key}", text, langs, required=True)
+    return out
+
+
+def _purposes(p: str, site: SiteConfig, used: dict[str, RegimeDef]) -> list[str]:
+    langs = site.languages
+    opt_in = sorted(n for n, r in used.items() if r.model is Model.OPT_IN)
+    out = []
+    for pid, purpose in site.purposes.items():
+        pp = f"{p}.purposes.{pid}"
+        out += _ltext(f"{pp}.title", purpose.title, langs, required=True)
+        out += _ltext(f"{pp}.description", purpose.description, langs, required=True)
+        if purpose.necessary and purpose.gpc:
+            out.append(f"{pp}.gpc: a necessary purpose cannot be switched off, so GPC cannot apply to it")
+        if purpose.default and not purpose.necessary and opt_in:
+            out.append(
+                f"{pp}.default: pre-granted, but this site's regions use the opt-in regime(s) "
+                f"{', '.join(opt_in)}, where nothing non-essential may run before a yes"
+            )
+    return out
+
+
+def _consent_mode(p: str, site: SiteConfig, used: dict[str, RegimeDef]) -> list[str]:
+    binding = sorted(n for n, r in used.items() if r.gpc_binding)
+    out = []
+    for pid, types in site.consent_mode.mapping.items():
+        purpose = site.purposes[pid]  # config validation guarantees it exists
+        if purpose.necessary:
+            bad = [t for t in types if t not in NECESSARY_OK_TYPES]
+            if bad:
+                out.append(
+                    f"{p}.consent_mode.mapping.{pid}: necessary purpose would grant "
+                    f"{', '.join(bad)} without consent; map it to security_storage only"
+                )
+        elif binding and not purpose.gpc and (ads := [t for t in types if t in AD_TYPES]):
+            out.append(
+                f"{p}.purposes.{pid}.gpc: grants {', '.join(ads)} (sale/sharing/targeted ads), "
+                f"and GPC is a binding opt-out under {', '.join(binding)}; set gpc = true"
+            )
+    return out
+
+
+def _cookie(p: str, site: SiteConfig, max_days: int) -> list[str]:
+    c = site.cookie
+    out = [
+        f"{p}.cookie.{name}: {days} days exceeds the {max_days}-day maximum"
+        for name, days in (("accept_days", c.accept_days), ("reject_days", c.reject_days))
+        if days > max_days
+    ]
+    if c.reject_days > c.accept_days:
+        out.append(
+            f"{p}.cookie.reject_days: {c.reject_days} days exceeds accept_days ({c.accept_days}); "
+            "a refusal must not be held longer than a consent"
+        )
+    return out
+
+
+def _vendors(p: str, site: SiteConfig) -> list[str]:
+    out = []
+    for vid, v in site.vendors.items():
+        vp = f"{p}.vendors.{vid}"
+        out += _ltext(f"{vp}.description", v.description, site.languages, required=True)
+        if not v.recipient:
+            out.append(f"{vp}.recipient: missing; name the legal entity that receives the data")
+        if not v.country:
+            out.append(f"{vp}.country: missing; say where the recipient is (ISO 3166 code)")
+    return out
+
+
+def _separate(p: str, site: SiteConfig) -> list[str]:
+    langs = site.languages
+    out = []
+    for sid, item in site.separate.items():
+        sp = f"{p}.separate.{sid}"
+        out += _ltext(f"{sp}.title", item.title, langs, required=True)
+        out += _ltext(f"{sp}.description", item.description, langs, required=True)
+        article, needed = _SEPARATE_REQUIRES[item.kind]
+        for name in ("purpose", "method", "rights"):
+            text: LText = getattr(item, name)
+            if text or name not in needed:
+                out += _ltext(f"{sp}.{name}", text, langs, required=False)
+        for name in needed:
+            if not getattr(item, name):
+                out.append(f"{sp}.{name}: missing; PIPL {article} requires it for a {item.kind} item")
+        if item.kind is SeparateKind.CROSS_BORDER and "CN" in item.countries:
+            out.append(f"{sp}.countries: CN is not a cross-border destination")
+    return out
