@@ -81,7 +81,8 @@ class Purpose(_Strict):
     necessary: bool = False  # always on, cannot be refused
     # GPC (and US "do not sell/share") turns this purpose off by default.
     gpc: bool = False
-    # Pre-granted under opt-out regimes only; lint refuses it under opt-in.
+    # Pre-ticked even under opt-in regimes (opt-out regimes pre-grant every purpose anyway);
+    # `consentry check` refuses it on a site with an opt-in regime.
     default: bool = False
     # Browser storage this purpose uses, so the banner can clean up on withdrawal.
     cookies: list[str] = []
@@ -254,6 +255,7 @@ class SiteConfig(_Strict):
                     "recipient": v.recipient,
                     "country": v.country,
                     "privacy_url": v.privacy_url,
+                    "data_categories": v.data_categories,
                 }
                 for vid, v in self.vendors.items()
             },
@@ -264,8 +266,11 @@ class SiteConfig(_Strict):
                     "description": pick(s.description),
                     "recipient": s.recipient,
                     "countries": s.countries,
+                    "recipient_contact": s.recipient_contact,
                     "purpose": pick(s.purpose),
                     "method": pick(s.method),
+                    "data_categories": s.data_categories,
+                    "rights": pick(s.rights),
                 }
                 for sid, s in self.separate.items()
             },

@@ -118,7 +118,7 @@ class PolicyEngine:
         """
         granted = regime.model is not Model.OPT_IN
         purposes = {
-            pid: p.necessary or (granted and not (gpc and p.gpc))
+            pid: p.necessary or ((granted or p.default) and not (gpc and p.gpc))
             for pid, p in site.purposes.items()
         }
         # A vendor may only run when every purpose it serves is allowed; one that declares no

@@ -1,0 +1,187 @@
+"""Consent API routes (thin: parse, call cmp.consent, answer)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from cmp.api.http import NO_STORE, bearer_token, error, field_error, read_json, visitor_from
+from cmp.app_state import Services, services
+from cmp.config import SiteConfig
+from cmp.consent import ConsentService, FieldError, Recorded, parse_consent_in
+from cmp.policy import Decision
+from cmp.receipts import public_key_doc, verify_receipt
+from cmp.tokens import ConsentState
+
+
+def banner_config(svc: Services, site_id: str, site: SiteConfig, d: Decision) -> dict[str, Any]:
+    """What the banner needs for this visitor, in the visitor's language."""
+    t = site.texts_for(d.language)
+    base = f"/v1/sites/{site_id}"
+    return {
+        "site": site_id,
+        "name": site.name,
+        "revision": site.revision,
+        "language": d.language,
+        "languages": site.languages,
+        "dir": "rtl" if d.language.split("-")[0] in ("ar", "he", "fa", "ur") else "ltr",
+        "regime": d.regime,
+        "model": str(d.model),
+        "separate_consent": d.separate_consent,
+        "country": d.country,
+        "gpc": d.gpc,
+        "texts_hash": site.texts_hash(d.language),
+        "texts": t["banner"],
+        "purposes": [
+            {"id": pid, **t["purposes"][pid], "necessary": p.necessary, "gpc": p.gpc,
+             "cookies": p.cookies, "storage_keys": p.storage_keys}
+            for pid, p in site.purposes.items()
+        ],
+        "vendors": [
+            {"id": vid, **t["vendors"][vid], "cookies": v.cookies, "storage_keys": v.storage_keys}
+            for vid, v in site.vendors.items()
+        ],
+        "separate": [{"id": sid, **t["separate"][sid]} for sid in site.separate],
+        "defaults": d.defaults.as_dict(),
+        "cookie": site.cookie.model_dump(),
+        "consent_mode": site.consent_mode.model_dump(),
+        "endpoints": {"consent": f"{base}/consent"},
+    }
+
+
+async def get_config(request: Request) -> Response:
+    svc = services(request)
+    site_id = request.path_params["site"]
+    try:
+        site = svc.consent.site(site_id)
+    except FieldError as exc:
+        return field_error(exc)
+    visitor = visitor_from(request, svc.settings)
+    decision = svc.policy.decide(site_id, visitor, request.query_params.get("lang"))
+    body = banner_config(svc, site_id, site, decision)
+    state = svc.consent.state_from_token(site_id, bearer_token(request, site.cookie.name))
+    body["consent"] = state.as_dict() if state else None
+    return JSONResponse(body, headers={"Cache-Control": "private, no-store",
+                                       "Vary": "Accept-Language, Sec-GPC"})
+
+
+def _recorded(svc: Services, site_id: str, rec: Recorded, status: int = 200) -> JSONResponse:
+    access = svc.tokens.receipt_access(site_id, rec.subject)
+    return JSONResponse({
+        "consent_id": rec.subject,
+        "event_id": rec.event.event_id,
+        "kind": rec.event.kind,
+        "token": rec.token,
+        "expires": rec.expires,
+        "choices": rec.choices.as_dict(),
+        "receipt_url": f"{svc.settings.public_url.rstrip('/')}/v1/sites/{site_id}/consent/"
+                       f"{rec.subject}/receipt?access={access}",
+    }, status_code=status, headers=NO_STORE)
+
+
+async def post_consent(request: Request) -> Response:
+    svc = services(request)
+    site_id = request.path_params["site"]
+    try:
+        site = svc.consent.site(site_id)
+        body = parse_consent_in(await read_json(request, svc.settings.max_body_bytes))
+        rec = await svc.consent.record(
+            site_id, visitor_from(request, svc.settings), body,
+            bearer_token(request, site.cookie.name), origin=request.headers.get("origin"))
+    except FieldError as exc:
+        return field_error(exc)
+    return _recorded(svc, site_id, rec, 201)
+
+
+def _owner(consent: ConsentService, request: Request) -> tuple[str, str, ConsentState | Response]:
+    """The path's consent id and the verified token of that subject, or the refusal."""
+    site_id, cid = request.path_params["site"], request.path_params["cid"]
+    try:
+        site = consent.site(site_id)
+    except FieldError as exc:
+        return site_id, cid, field_error(exc)
+    state = consent.state_from_token(site_id, bearer_token(request, site.cookie.name))
+    if state is None or state.subject != cid:
+        return site_id, cid, error(401, "token", "a valid consent token for this consent id is required")
+    return site_id, cid, state
+
+
+async def get_consent(request: Request) -> Response:
+    svc = services(request)
+    site_id, cid, state = _owner(svc.consent, request)
+    if isinstance(state, Response):
+        return state
+    choices, events = await svc.consent.history(site_id, cid)
+    if not events:
+        return error(404, "consent_id", "no events for this consent id")
+    return JSONResponse({"consent_id": cid, "current": choices.as_dict() if choices else None,
+                         "events": [ev.public() for ev in events]}, headers=NO_STORE)
+
+
+async def delete_consent(request: Request) -> Response:
+    svc = services(request)
+    site_id, cid, state = _owner(svc.consent, request)
+    if isinstance(state, Response):
+        return state
+    rec = await svc.consent.withdraw(site_id, state, visitor_from(request, svc.settings),
+                                     origin=request.headers.get("origin"))
+    return _recorded(svc, site_id, rec)
+
+
+async def get_receipt(request: Request) -> Response:
+    svc = services(request)
+    site_id, cid = request.path_params["site"], request.path_params["cid"]
+    try:
+        svc.consent.site(site_id)
+    except FieldError as exc:
+        return field_error(exc)
+    access = request.query_params.get("access")
+    state = svc.consent.state_from_token(site_id, bearer_token(request))
+    if not svc.tokens.check_receipt_access(site_id, cid, access) and (
+            state is None or state.subject != cid):
+        return error(401, "access", "a valid receipt link or consent token is required")
+    doc = await svc.consent.receipt(site_id, cid)
+    if doc is None:
+        return error(404, "consent_id", "no events for this consent id")
+    return JSONResponse(doc, headers={**NO_STORE, "Content-Disposition":
+                                      f'inline; filename="consent-receipt-{cid}.json"'})
+
+
+async def receipt_key(request: Request) -> Response:
+    svc = services(request)
+    site_id = request.path_params["site"]
+    try:
+        svc.consent.site(site_id)
+    except FieldError as exc:
+        return field_error(exc)
+    return JSONResponse(public_key_doc(svc.keyring.site(site_id)),
+                        headers={"Cache-Control": "public, max-age=3600"})
+
+
+async def verify_receipt_route(request: Request) -> Response:
+    svc = services(request)
+    site_id = request.path_params["site"]
+    try:
+        svc.consent.site(site_id)
+        doc = await read_json(request, 1 << 20)
+    except FieldError as exc:
+        return field_error(exc)
+    keys = svc.keyring.site(site_id)
+    valid = verify_receipt(doc, keys.receipt_public)
+    if valid and doc["receipt"].get("site") != site_id:
+        valid = False
+    return JSONResponse({"valid": valid, "key_id": keys.receipt_key_id})
+
+
+routes = [
+    Route("/v1/sites/{site}/config", get_config, methods=["GET"]),
+    Route("/v1/sites/{site}/consent", post_consent, methods=["POST"]),
+    Route("/v1/sites/{site}/consent/{cid}", get_consent, methods=["GET"]),
+    Route("/v1/sites/{site}/consent/{cid}", delete_consent, methods=["DELETE"]),
+    Route("/v1/sites/{site}/consent/{cid}/receipt", get_receipt, methods=["GET"]),
+    Route("/v1/sites/{site}/receipt-key", receipt_key, methods=["GET"]),
+    Route("/v1/sites/{site}/receipts/verify", verify_receipt_route, methods=["POST"]),
+]

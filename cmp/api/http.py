@@ -1,0 +1,77 @@
+"""Request helpers shared by the thin routes: JSON errors, bounded bodies, the visitor, tokens."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from cmp.consent import FieldError
+from cmp.settings import Settings
+from cmp.types import Visitor
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def error(status: int, field: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": message, "field": field}, status_code=status, headers=NO_STORE)
+
+
+def field_error(exc: FieldError) -> JSONResponse:
+    return error(exc.status, exc.field, exc.message)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The JSON body, refusing more than `limit` bytes before reading them all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise FieldError("body", f"body larger than {limit} bytes", 413)
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype not in ("application/json", "text/plain", ""):
+        raise FieldError("content-type", "send application/json (or text/plain JSON)", 415)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise FieldError("body", f"body larger than {limit} bytes", 413)
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except (ValueError, UnicodeDecodeError):
+        raise FieldError("body", "body is not valid JSON") from None
+
+
+def gpc_from_headers(request: Request) -> bool:
+    # W3C GPC: only the exact value "1" counts; with several headers, any "1" wins.
+    return any(v.strip() == "1" for v in request.headers.getlist("sec-gpc"))
+
+
+def client_ip(request: Request, settings: Settings) -> str | None:
+    if settings.client_ip_header:
+        value = request.headers.get(settings.client_ip_header)
+        if value:
+            return value.split(",")[0].strip()
+    return request.client.host if request.client else None
+
+
+def visitor_from(request: Request, settings: Settings) -> Visitor:
+    h = request.headers
+    return Visitor(
+        ip=client_ip(request, settings),
+        country=h.get(settings.country_header) if settings.country_header else None,
+        subdivision=h.get(settings.subdivision_header) if settings.subdivision_header else None,
+        gpc=gpc_from_headers(request),
+        accept_language=h.get("accept-language"),
+        user_agent=h.get("user-agent"),
+    )
+
+
+def bearer_token(request: Request, cookie_name: str | None = None) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    if cookie_name:
+        return request.cookies.get(cookie_name)
+    return None

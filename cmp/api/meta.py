@@ -1,0 +1,47 @@
+"""Service routes: health, metrics, the GPC well-known file and the OpenAPI document."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from cmp.api.openapi import openapi_document
+from cmp.app_state import services
+
+GPC_LAST_UPDATE = "2026-11-25"
+
+
+async def healthz(request: Request) -> Response:
+    svc = services(request)
+    await svc.storage.count_events()  # proves the database answers
+    return JSONResponse({"ok": True})
+
+
+async def metrics(request: Request) -> Response:
+    svc = services(request)
+    w = getattr(svc.storage, "writer", None)
+    lines = [
+        "# TYPE consentry_group_commit_batches_total counter",
+        f"consentry_group_commit_batches_total {getattr(w, 'batches', 0)}",
+        "# TYPE consentry_group_commit_rows_total counter",
+        f"consentry_group_commit_rows_total {getattr(w, 'rows', 0)}",
+    ]
+    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+
+async def gpc_json(request: Request) -> Response:
+    # We honour GPC, so we say so (W3C GPC §4: /.well-known/gpc.json).
+    return JSONResponse({"gpc": True, "lastUpdate": GPC_LAST_UPDATE})
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+    Route("/.well-known/gpc.json", gpc_json, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
+]

@@ -1,0 +1,86 @@
+"""The OpenAPI 3.1 document, built from the route table and the pydantic request models."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from cmp import __version__
+from cmp.consent import ConsentIn
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+SITE = {"name": "site", "in": "path", "required": True, "schema": {"type": "string"}}
+CID = {"name": "cid", "in": "path", "required": True, "schema": {"type": "string"}}
+SUBJECT = {"name": "subject", "in": "path", "required": True, "schema": {"type": "string"}}
+BEARER = [{"consentToken": []}]
+ADMIN = [{"adminKey": []}]
+
+# (method, path, summary, parameters, request schema ref, security, success status)
+OPERATIONS: list[tuple[str, str, str, list[dict[str, Any]], str | None, list[Any] | None, str]] = [
+    ("get", "/v1/sites/{site}/config", "Banner config resolved for this visitor (regime, language, GPC)",
+     [SITE, {"name": "lang", "in": "query", "schema": {"type": "string"}}], None, None, "200"),
+    ("post", "/v1/sites/{site}/consent", "Record a consent event; durable before it answers",
+     [SITE], "ConsentIn", None, "201"),
+    ("get", "/v1/sites/{site}/consent/{cid}", "Current choices and history of a consent id",
+     [SITE, CID], None, BEARER, "200"),
+    ("delete", "/v1/sites/{site}/consent/{cid}", "Withdraw consent (recorded as an event)",
+     [SITE, CID], None, BEARER, "200"),
+    ("get", "/v1/sites/{site}/consent/{cid}/receipt", "Signed consent receipt (Ed25519)",
+     [SITE, CID, {"name": "access", "in": "query", "schema": {"type": "string"}}], None, None, "200"),
+    ("get", "/v1/sites/{site}/receipt-key", "Public key that verifies this site's receipts",
+     [SITE], None, None, "200"),
+    ("post", "/v1/sites/{site}/receipts/verify", "Verify a receipt's signature",
+     [SITE], "Receipt", None, "200"),
+    ("get", "/v1/sites/{site}/subjects/{subject}", "Export a subject's records (admin key)",
+     [SITE, SUBJECT], None, ADMIN, "200"),
+    ("delete", "/v1/sites/{site}/subjects/{subject}", "Erase (anonymise) a subject (admin key)",
+     [SITE, SUBJECT], None, ADMIN, "200"),
+    ("get", "/v1/sites/{site}/ledger/verify", "Verify the site's hash chain (admin key)",
+     [SITE], None, ADMIN, "200"),
+    ("get", "/.well-known/gpc.json", "Global Privacy Control support", [], None, None, "200"),
+    ("get", "/healthz", "Health check", [], None, None, "200"),
+    ("get", "/metrics", "Prometheus metrics", [], None, None, "200"),
+]
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, summary, params, body, security, ok in OPERATIONS:
+        op: dict[str, Any] = {
+            "summary": summary,
+            "parameters": params,
+            "responses": {
+                ok: {"description": "OK", "content": {"application/json": {}}},
+                "4XX": {"description": "Bad request; `field` names the culprit",
+                        "content": {"application/json": {"schema": ERROR}}},
+            },
+        }
+        if body:
+            op["requestBody"] = {"required": True, "content": {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{body}"}}}}
+        if security:
+            op["security"] = security
+        paths.setdefault(path, {})[method] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Consentry API", "version": __version__},
+        "paths": paths,
+        "components": {
+            "schemas": {
+                "ConsentIn": ConsentIn.model_json_schema(),
+                "Receipt": {"type": "object", "required": ["receipt", "alg", "signature"],
+                            "properties": {"receipt": {"type": "object"},
+                                           "alg": {"const": "Ed25519"},
+                                           "signature": {"type": "string"}}},
+                "Error": {"type": "object", "required": ["error", "field"],
+                          "properties": {"error": {"type": "string"}, "field": {"type": "string"}}},
+            },
+            "securitySchemes": {
+                "consentToken": {"type": "http", "scheme": "bearer",
+                                 "description": "The consent token from POST consent"},
+                "adminKey": {"type": "http", "scheme": "bearer",
+                             "description": "A site admin key (its sha256 in the config)"},
+            },
+        },
+    }

@@ -1,0 +1,50 @@
+"""App assembly: routes, middleware, lifespan (storage open/close)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
+
+from cmp.api import admin, consent, meta
+from cmp.api.cors import SiteCORS
+from cmp.app_state import Services
+from cmp.storage.base import StorageError
+from cmp.storage.writer import WriterClosed
+
+
+def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None) -> Starlette:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await svc.storage.open()
+        try:
+            yield
+        finally:
+            await svc.storage.close()
+            svc.policy.close()
+
+    async def storage_down(request: Request, exc: Exception) -> Response:
+        # Not acknowledged means not stored: the client may retry.
+        return JSONResponse({"error": "storage unavailable, nothing was recorded", "field": "storage"},
+                            status_code=503, headers={"Retry-After": "1"})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": "no such route", "field": "path"}, status_code=404)
+
+    async def method_not_allowed(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": "method not allowed", "field": "method"}, status_code=405)
+
+    app = Starlette(
+        routes=[*consent.routes, *admin.routes, *meta.routes, *(extra_routes or [])],
+        lifespan=lifespan,
+        exception_handlers={StorageError: storage_down, WriterClosed: storage_down,
+                            404: not_found, 405: method_not_allowed},
+    )
+    app.state.services = svc
+    app.add_middleware(SiteCORS, config=lambda: svc.config)
+    return app
+

@@ -1,0 +1,51 @@
+"""The services one running app holds, built once at startup (no framework types here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cmp.config import Config
+from cmp.consent import ConsentService
+from cmp.keys import Keyring, load_master_secret
+from cmp.policy import PolicyEngine
+from cmp.settings import Settings
+from cmp.storage.base import Storage
+from cmp.storage.sqlite import open_storage
+from cmp.tokens import TokenService
+
+
+@dataclass
+class Services:
+    config: Config
+    settings: Settings
+    storage: Storage
+    policy: PolicyEngine
+    keyring: Keyring
+    tokens: TokenService
+    consent: ConsentService
+    # Extra admin-key hashes per site granted at runtime (the demo prints a fresh key).
+    extra_admin_hashes: dict[str, list[str]]
+
+    @classmethod
+    def build(cls, config: Config, settings: Settings, *, master_secret: bytes | None = None,
+              extra_admin_hashes: dict[str, list[str]] | None = None) -> Services:
+        keyring = Keyring(master_secret or load_master_secret(settings.secret_file))
+        storage = open_storage(settings.database, synchronous=settings.sqlite_synchronous,
+                               batch_max=settings.batch_max)
+        policy = PolicyEngine(config, settings)
+        tokens = TokenService(keyring)
+        consent = ConsentService(config, storage, policy, tokens, keyring)
+        return cls(config, settings, storage, policy, keyring, tokens, consent,
+                   extra_admin_hashes or {})
+
+    def admin_hashes(self, site_id: str) -> list[str]:
+        site = self.config.sites.get(site_id)
+        own = list(site.admin_key_hashes) if site else []
+        return own + self.extra_admin_hashes.get(site_id, [])
+
+
+def services(request: Any) -> Services:
+    """The Services of the app serving `request` (a Starlette Request)."""
+    svc: Services = request.app.state.services
+    return svc

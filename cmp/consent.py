@@ -1,0 +1,276 @@
+"""Recording consent: request → choices → ledger event → signed token. No HTTP here.
+
+Rules that are easy to get wrong, decided once:
+- `accept_all` never grants a separate-consent item: PIPL wants one explicit action per item,
+  so those only come from the `separate` map of a request.
+- `accept_all` does not override GPC: the browser signal is a standing opt-out of sale/sharing
+  that only an explicit per-purpose choice (`custom`) can lift.
+- A vendor is granted only if it was chosen (or left to follow its purposes) and every purpose
+  it declares is granted.
+- The subject comes only from a verified token; a forged or stale token starts a new subject.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cmp import CMP_NAME, __version__
+from cmp.config import Config, SiteConfig
+from cmp.geo import truncate_ip
+from cmp.keys import Keyring
+from cmp.ledger import (
+    ChainReport,
+    NewEvent,
+    Notice,
+    StoredEvent,
+    current_choices,
+    iso,
+    utc_now,
+    verify_chain,
+)
+from cmp.policy import Decision, PolicyEngine
+from cmp.receipts import build_receipt
+from cmp.storage.base import Storage
+from cmp.tokens import ConsentState, TokenError, TokenService
+from cmp.types import Choices, EventKind, UIAction, Visitor
+from cmp.uaclass import ua_class
+
+
+class FieldError(Exception):
+    """Bad input, naming the field (dotted path) — becomes a 4xx JSON error."""
+
+    def __init__(self, field: str, message: str, status: int = 400) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+        self.status = status
+
+
+class ConsentIn(BaseModel):
+    """Body of POST /v1/sites/{site}/consent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["accept_all", "reject_all", "custom"]
+    revision: int = Field(ge=1, description="Config revision the banner showed")
+    language: str | None = Field(None, max_length=35, description="Language the banner showed")
+    purposes: dict[str, bool] = Field(default_factory=dict, max_length=200)
+    vendors: dict[str, bool] = Field(default_factory=dict, max_length=500)
+    separate: dict[str, bool] = Field(default_factory=dict, max_length=100)
+    gpc: bool = Field(False, description="navigator.globalPrivacyControl as the page saw it")
+    tc_string: str | None = Field(None, max_length=4000)
+
+
+def parse_consent_in(data: Any) -> ConsentIn:
+    try:
+        return ConsentIn.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "body"
+        raise FieldError(field, err["msg"]) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    subject: str
+    token: str
+    expires: int
+    event: StoredEvent
+    choices: Choices
+
+
+def resolve_choices(site: SiteConfig, decision: Decision, body: ConsentIn) -> Choices:
+    for group, known, label in (("purposes", site.purposes, "purpose"),
+                                ("vendors", site.vendors, "vendor"),
+                                ("separate", site.separate, "separate-consent item")):
+        for key in getattr(body, group):
+            if key not in known:
+                raise FieldError(f"{group}.{key}", f"unknown {label}")
+    gpc = decision.gpc or body.gpc
+    purposes: dict[str, bool] = {}
+    for pid, p in site.purposes.items():
+        if p.necessary:
+            purposes[pid] = True
+        elif body.action == "accept_all":
+            purposes[pid] = not (gpc and p.gpc)
+        elif body.action == "reject_all":
+            purposes[pid] = False
+        else:
+            purposes[pid] = body.purposes.get(pid, decision.defaults.purposes.get(pid, False))
+    vendors: dict[str, bool] = {}
+    for vid, v in site.vendors.items():
+        wanted = {"accept_all": True, "reject_all": False}.get(body.action)
+        if wanted is None:
+            wanted = body.vendors.get(vid, True)  # unmentioned vendors follow their purposes
+        vendors[vid] = wanted and all(purposes.get(p, False) for p in v.purposes)
+    separate = {sid: (body.action != "reject_all" and body.separate.get(sid, False))
+                for sid in site.separate}
+    return Choices(purposes, vendors, separate)
+
+
+def withdrawn(site: SiteConfig) -> Choices:
+    return Choices(
+        purposes={pid: p.necessary for pid, p in site.purposes.items()},
+        vendors={vid: all(site.purposes[p].necessary for p in v.purposes)
+                 for vid, v in site.vendors.items()},
+        separate=dict.fromkeys(site.separate, False),
+    )
+
+
+def lifetime_days(site: SiteConfig, choices: Choices) -> int:
+    """Accepting keeps the choice longer than rejecting (reject may be asked again sooner)."""
+    optional = [choices.purposes.get(pid, False) for pid in site.optional_purposes]
+    return site.cookie.accept_days if any(optional) else site.cookie.reject_days
+
+
+class ConsentService:
+    def __init__(self, config: Config, storage: Storage, policy: PolicyEngine,
+                 tokens: TokenService, keyring: Keyring) -> None:
+        self.config = config
+        self.storage = storage
+        self.policy = policy
+        self.tokens = tokens
+        self.keyring = keyring
+
+    def site(self, site_id: str) -> SiteConfig:
+        site = self.config.sites.get(site_id)
+        if site is None:
+            raise FieldError("site", f"unknown site {site_id!r}", status=404)
+        return site
+
+    def state_from_token(self, site_id: str, token: str | None) -> ConsentState | None:
+        try:
+            return self.tokens.verify(site_id, token)
+        except TokenError:
+            return None
+
+    async def record(self, site_id: str, visitor: Visitor, body: ConsentIn, token: str | None,
+                     *, origin: str | None = None, method: str = "banner") -> Recorded:
+        site = self.site(site_id)
+        if body.revision != site.revision:
+            raise FieldError("revision", f"the banner showed revision {body.revision} but the "
+                             f"current revision is {site.revision}; reload the config", 409)
+        if body.language is not None and body.language not in site.languages:
+            raise FieldError("language", f"{body.language!r} is not one of {site.languages}")
+        decision = self.policy.decide(site_id, visitor, body.language)
+        choices = resolve_choices(site, decision, body)
+        previous = self.state_from_token(site_id, token)
+        subject = previous.subject if previous else "c_" + secrets.token_urlsafe(16)
+        kind = EventKind.UPDATE if previous else EventKind.GRANT
+        return await self._append(site_id, site, visitor, decision, subject, kind, UIAction(body.action),
+                                  choices, gpc=decision.gpc or body.gpc, origin=origin,
+                                  method=method, tc_string=body.tc_string)
+
+    async def withdraw(self, site_id: str, state: ConsentState, visitor: Visitor,
+                       *, origin: str | None = None) -> Recorded:
+        site = self.site(site_id)
+        decision = self.policy.decide(site_id, visitor)
+        return await self._append(site_id, site, visitor, decision, state.subject,
+                                  EventKind.WITHDRAW, UIAction.WITHDRAW, withdrawn(site),
+                                  gpc=decision.gpc, origin=origin, method="banner")
+
+    async def _append(self, site_id: str, site: SiteConfig, visitor: Visitor, decision: Decision,
+                      subject: str, kind: EventKind, action: UIAction, choices: Choices, *,
+                      gpc: bool, origin: str | None, method: str,
+                      tc_string: str | None = None) -> Recorded:
+        days = lifetime_days(site, choices)
+        now = utc_now()
+        lang = decision.language
+        texts_hash = site.texts_hash(lang)
+        payload: dict[str, Any] = {
+            "regime": decision.regime,
+            "country": decision.country,
+            "subdivision": decision.subdivision,
+            "revision": site.revision,
+            "texts_hash": texts_hash,
+            "language": lang,
+            "action": str(action),
+            "choices": choices.as_dict(),
+            "gpc": gpc,
+            "ua_class": ua_class(visitor.user_agent),
+            "method": method,
+            "origin": origin,
+            "cmp": f"{CMP_NAME}/{__version__}",
+            "expires_at": iso(now + timedelta(days=days)),
+        }
+        if tc_string:
+            payload["tc_string"] = tc_string
+        notice = Notice(texts_hash, site_id, site.revision, lang, site.texts_for(lang))
+        event = NewEvent.build(site=site_id, subject=subject, kind=kind, payload=payload,
+                               ip_truncated=truncate_ip(visitor.ip), notice=notice)
+        stored = await self.storage.append(event)
+        token, expires = self.tokens.issue(
+            site=site_id, subject=subject, revision=site.revision, regime=decision.regime,
+            choices=choices, gpc=gpc, lifetime_days=days, now=now.timestamp())
+        return Recorded(subject, token, expires, stored, choices)
+
+    async def history(self, site_id: str, subject: str) -> tuple[Choices | None, list[StoredEvent]]:
+        self.site(site_id)
+        events = await self.storage.events_for_subject(site_id, subject)
+        choices, _ = current_choices(events)
+        return choices, events
+
+    async def receipt(self, site_id: str, subject: str) -> dict[str, Any] | None:
+        site = self.site(site_id)
+        events = await self.storage.events_for_subject(site_id, subject)
+        if not events:
+            return None
+        return build_receipt(site_id, site, subject, events, self.keyring.site(site_id))
+
+    async def export(self, site_id: str, subject: str) -> dict[str, Any] | None:
+        """Everything held about one subject, with the texts they were shown."""
+        choices, events = await self.history(site_id, subject)
+        if not events:
+            return None
+        notices = {}
+        for h in {ev.payload.get("texts_hash") for ev in events}:
+            n = await self.storage.notice(h) if isinstance(h, str) else None
+            if n is not None:
+                notices[h] = n.texts
+        return {
+            "site": site_id,
+            "subject": subject,
+            "exported_at": iso(utc_now()),
+            "current": choices.as_dict() if choices else None,
+            "events": [ev.public() for ev in events],
+            "notices": notices,
+        }
+
+    async def erase(self, site_id: str, subject: str) -> int:
+        """Anonymise a subject; the chain stays verifiable and the erasure itself is recorded."""
+        self.site(site_id)
+        n = await self.storage.erase_subject(site_id, subject)
+        if n:
+            marker = "erased_" + self.keyring.site(site_id).pseudonym(subject)[:32]
+            await self.storage.append(NewEvent.build(
+                site=site_id, subject=marker, kind=EventKind.ERASE,
+                payload={"action": "erase", "events_anonymised": n,
+                         "cmp": f"{CMP_NAME}/{__version__}"}))
+        return n
+
+    async def verify(self, site_id: str | None = None) -> list[ChainReport]:
+        sites = [site_id] if site_id else await self.storage.sites()
+        return [await verify_chain(s, self.storage.iter_chain(s), await self.storage.chain_head(s))
+                for s in sites]
+
+    async def purge(self) -> dict[str, dict[str, int]]:
+        """Expire consents past their lifetime; anonymise events past the site's retention."""
+        now = utc_now()
+        out: dict[str, dict[str, int]] = {}
+        for site_id, site in self.config.sites.items():
+            expired = 0
+            for subject in await self.storage.subjects_expiring(site_id, iso(now)):
+                await self.storage.append(NewEvent.build(
+                    site=site_id, subject=subject, kind=EventKind.EXPIRE,
+                    payload={"action": "expire", "choices": withdrawn(site).as_dict(),
+                             "revision": site.revision, "cmp": f"{CMP_NAME}/{__version__}"}))
+                expired += 1
+            cutoff = iso(now - timedelta(days=site.retention_days))
+            anonymised = await self.storage.delete_before(site_id, cutoff)
+            out[site_id] = {"expired": expired, "anonymised": anonymised}
+        return out

@@ -1,0 +1,78 @@
+"""The master secret and the per-site keys derived from it.
+
+One secret per deployment (file or environment, shared by every worker); each site gets its own
+token key, receipt signing key and pseudonym key by HMAC derivation, so a token of site A can
+never verify for site B and no key is reused across purposes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from cmp.config import ConfigError
+
+
+def load_master_secret(secret_file: str | Path) -> bytes:
+    """CONSENTRY_SECRET if set, else the secret file, created (0600) when missing."""
+    env = os.environ.get("CONSENTRY_SECRET")
+    if env:
+        if len(env) < 32:
+            raise ConfigError(["CONSENTRY_SECRET: must be at least 32 characters"])
+        return env.encode()
+    p = Path(secret_file)
+    if not p.exists():
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48) + "\n")
+    value = p.read_text().strip()
+    if len(value) < 32:
+        raise ConfigError([f"server.secret_file: {p} holds fewer than 32 characters"])
+    return value.encode()
+
+
+def b64u(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64u_decode(s: str) -> bytes:
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+class SiteKeys:
+    """Keys for one site, derived once and cached."""
+
+    def __init__(self, master: bytes, site: str) -> None:
+        self.site = site
+        self.token_key = self._derive(master, "consent-token")
+        self.pseudonym_key = self._derive(master, "pseudonym")
+        self.receipt_access_key = self._derive(master, "receipt-access")
+        self.receipt_key = Ed25519PrivateKey.from_private_bytes(self._derive(master, "receipt"))
+        pub = self.receipt_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.receipt_public = b64u(pub)
+        self.receipt_key_id = hashlib.sha256(pub).hexdigest()[:16]
+
+    def _derive(self, master: bytes, purpose: str) -> bytes:
+        return hmac.new(master, f"consentry/{purpose}/{self.site}".encode(), hashlib.sha256).digest()
+
+    def pseudonym(self, value: str) -> str:
+        """Keyed pseudonym of an identifier (e-mail address ...): stable per site, not reversible."""
+        return hmac.new(self.pseudonym_key, value.encode(), hashlib.sha256).hexdigest()
+
+
+class Keyring:
+    def __init__(self, master: bytes) -> None:
+        self._master = master
+        self._get = lru_cache(maxsize=None)(lambda site: SiteKeys(self._master, site))
+
+    def site(self, site: str) -> SiteKeys:
+        return self._get(site)  # type: ignore[no-any-return]

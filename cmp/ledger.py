@@ -1,0 +1,204 @@
+"""The consent ledger: append-only events, hash-chained per site, and the state derived from them.
+
+Chain link: hash = sha256(canonical_json([site, seq, event_id, kind, ts, payload,
+personal_digest, prev_hash])). Personal fields (subject id, truncated IP) are covered only
+through `personal_digest` = sha256(canonical_json(personal)), and `personal` carries a random
+salt, so erasing a person (nulling `personal`) leaves every link verifiable while the digest
+alone reveals nothing guessable about the truncated IP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from collections.abc import AsyncIterable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cmp.config import canonical_json
+from cmp.types import Choices, EventKind
+
+GENESIS = "0" * 64
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(s: str) -> datetime:
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """The exact texts a person was shown (stored once per hash)."""
+
+    hash: str
+    site: str
+    revision: int
+    language: str
+    texts: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event before the writer gives it its place in the chain."""
+
+    site: str
+    subject: str
+    kind: EventKind
+    payload: dict[str, Any]  # proof fields: regime, revision, texts_hash, action, choices ...
+    personal: dict[str, Any]  # subject and truncated IP; erased on request
+    notice: Notice | None = None
+    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    ts: str = field(default_factory=lambda: iso(utc_now()))
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        site: str,
+        subject: str,
+        kind: EventKind,
+        payload: dict[str, Any],
+        ip_truncated: str | None = None,
+        notice: Notice | None = None,
+    ) -> NewEvent:
+        personal = {"subject": subject, "ip": ip_truncated, "salt": secrets.token_hex(16)}
+        return cls(site=site, subject=subject, kind=kind, payload=payload, personal=personal,
+                   notice=notice)
+
+    @property
+    def personal_digest(self) -> str:
+        return hashlib.sha256(canonical_json(self.personal)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    site: str
+    seq: int
+    event_id: str
+    subject: str | None
+    kind: str
+    ts: str
+    payload: dict[str, Any]
+    personal: dict[str, Any] | None
+    personal_digest: str
+    prev_hash: str
+    hash: str
+
+    @property
+    def choices(self) -> Choices | None:
+        c = self.payload.get("choices")
+        return Choices.from_dict(c) if c is not None else None
+
+    def public(self) -> dict[str, Any]:
+        """The event as shown to its subject, an admin export or a receipt."""
+        return {
+            "event_id": self.event_id,
+            "seq": self.seq,
+            "kind": self.kind,
+            "ts": self.ts,
+            **self.payload,
+            "ip_truncated": (self.personal or {}).get("ip"),
+            "erased": self.personal is None,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+def link_hash(site: str, seq: int, event_id: str, kind: str, ts: str, payload: dict[str, Any],
+              personal_digest: str, prev_hash: str) -> str:
+    material = [site, seq, event_id, kind, ts, payload, personal_digest, prev_hash]
+    return hashlib.sha256(canonical_json(material)).hexdigest()
+
+
+def chain(events: Iterable[NewEvent], heads: dict[str, tuple[int, str]]) -> list[StoredEvent]:
+    """Give each new event its seq and links, continuing each site's head (mutates `heads`)."""
+    out = []
+    for ev in events:
+        seq, prev = heads.get(ev.site, (0, GENESIS))
+        seq += 1
+        digest = ev.personal_digest
+        h = link_hash(ev.site, seq, ev.event_id, str(ev.kind), ev.ts, ev.payload, digest, prev)
+        heads[ev.site] = (seq, h)
+        out.append(StoredEvent(ev.site, seq, ev.event_id, ev.subject, str(ev.kind), ev.ts,
+                               ev.payload, ev.personal, digest, prev, h))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    site: str
+    checked: int
+    ok: bool
+    problem: str | None = None  # the first broken link, in words
+
+    def line(self) -> str:
+        if self.ok:
+            return f"{self.site}: ok, {self.checked} events"
+        return f"{self.site}: BROKEN after {self.checked} good events: {self.problem}"
+
+
+async def verify_chain(site: str, rows: AsyncIterable[StoredEvent],
+                       head: tuple[int, str] | None) -> ChainReport:
+    """Walk one site's events in seq order and report the first broken link."""
+    expected_seq, prev = 1, GENESIS
+    checked = 0
+    async for ev in rows:
+        where = f"event seq {ev.seq} (id {ev.event_id})"
+        if ev.seq != expected_seq:
+            what = "missing (deleted?)" if ev.seq > expected_seq else "duplicated or reordered"
+            return ChainReport(site, checked, False,
+                               f"expected seq {expected_seq}, found {ev.seq}: events {what}")
+        if ev.prev_hash != prev:
+            return ChainReport(site, checked, False,
+                               f"{where}: prev_hash does not match the previous event's hash "
+                               "(rows edited, reordered or removed)")
+        recomputed = link_hash(site, ev.seq, ev.event_id, ev.kind, ev.ts, ev.payload,
+                               ev.personal_digest, ev.prev_hash)
+        if recomputed != ev.hash:
+            return ChainReport(site, checked, False, f"{where}: content does not match its hash (row edited)")
+        if ev.personal is not None:
+            if hashlib.sha256(canonical_json(ev.personal)).hexdigest() != ev.personal_digest:
+                return ChainReport(site, checked, False,
+                                   f"{where}: personal fields do not match their digest (row edited)")
+            if ev.personal.get("subject") != ev.subject:
+                return ChainReport(site, checked, False, f"{where}: subject column edited")
+        prev = ev.hash
+        expected_seq += 1
+        checked += 1
+    if head is not None and (head[0] != checked or head[1] != prev):
+        return ChainReport(site, checked, False,
+                           f"chain head says seq {head[0]} but the chain ends at seq {checked} "
+                           "(events removed from the end, or head edited)")
+    return ChainReport(site, checked, True)
+
+
+def current_choices(events: Iterable[StoredEvent]) -> tuple[Choices | None, StoredEvent | None]:
+    """State derived from events: the choices of the latest event that carries choices."""
+    latest: StoredEvent | None = None
+    for ev in events:
+        if ev.payload.get("choices") is not None:
+            latest = ev
+    if latest is None:
+        return None, None
+    return latest.choices, latest
+
+
+def row_to_event(row: Any) -> StoredEvent:
+    """Build a StoredEvent from a storage row in column order of `EVENT_COLUMNS`."""
+    site, seq, event_id, subject, kind, ts, payload, personal, digest, prev, h = row
+    return StoredEvent(site, seq, event_id, subject, kind, ts, json.loads(payload),
+                       json.loads(personal) if personal is not None else None, digest, prev, h)
+
+
+EVENT_COLUMNS = ("site, seq, event_id, subject, kind, ts, payload, personal, personal_digest, "
+                 "prev_hash, hash")

@@ -1,0 +1,251 @@
+"""SQLite storage through aiosqlite: WAL, one writer connection with group commit, one reader.
+
+Each batch runs in `BEGIN IMMEDIATE`, reads each site's chain head inside the transaction and
+writes the head back, so even several processes on one file (`serve --workers N`) extend the
+chain one after another without forks or gaps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from importlib import resources
+from pathlib import Path
+
+import aiosqlite
+
+from cmp.config import canonical_json
+from cmp.ledger import EVENT_COLUMNS, NewEvent, Notice, StoredEvent, chain, row_to_event
+from cmp.storage.base import StorageError
+from cmp.storage.writer import GroupCommitWriter
+
+
+def migrations(dialect: str) -> list[tuple[int, str, str]]:
+    """Numbered migrations shipped in cmp/storage/migrations/<dialect>/NNNN_name.sql."""
+    folder = resources.files("cmp.storage") / "migrations" / dialect
+    out = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            num = int(entry.name.split("_", 1)[0])
+            out.append((num, entry.name, entry.read_text("utf-8")))
+    return sorted(out)
+
+
+def split_statements(sql: str) -> list[str]:
+    """Statements of a migration file (semicolons inside comments are fine)."""
+    out, buf = [], ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            out.append(buf.strip())
+            buf = ""
+    if buf.strip() and not all(ln.strip().startswith("--") or not ln.strip() for ln in buf.splitlines()):
+        out.append(buf.strip())
+    return out
+
+
+class SQLiteStorage:
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL", batch_max: int = 500):
+        self.path = str(path)
+        self.synchronous = synchronous
+        self._w: aiosqlite.Connection | None = None
+        self._r: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()  # one transaction at a time on the writer connection
+        self.writer: GroupCommitWriter[NewEvent, StoredEvent] = GroupCommitWriter(
+            self._write_batch, max_batch=batch_max)
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
+        await conn.execute("PRAGMA busy_timeout = 30000")
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    async def open(self) -> None:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._w = await self._connect()
+        try:
+            await self._migrate(self._w)
+            self._r = await self._connect()
+        except BaseException:
+            await self._w.close()  # aiosqlite's thread would keep the process alive
+            self._w = None
+            raise
+        self.writer.start()
+
+    async def _migrate(self, conn: aiosqlite.Connection) -> None:
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied TEXT)")
+            async with conn.execute("SELECT version FROM schema_migrations") as cur:
+                done = {r[0] for r in await cur.fetchall()}
+            for num, name, sql in migrations("sqlite"):
+                if num in done:
+                    continue
+                for stmt in split_statements(sql):
+                    await conn.execute(stmt)
+                await conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, datetime('now'))", (num, name))
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+
+    async def close(self) -> None:
+        await self.writer.close()
+        for conn in (self._w, self._r):
+            if conn is not None:
+                await conn.close()
+        self._w = self._r = None
+
+    @property
+    def _wconn(self) -> aiosqlite.Connection:
+        if self._w is None:
+            raise StorageError("storage is not open")
+        return self._w
+
+    @property
+    def _rconn(self) -> aiosqlite.Connection:
+        if self._r is None:
+            raise StorageError("storage is not open")
+        return self._r
+
+    async def append(self, event: NewEvent) -> StoredEvent:
+        return await self.writer.submit(event)
+
+    async def _write_batch(self, events: list[NewEvent]) -> list[StoredEvent]:
+        conn = self._wconn
+        async with self._lock:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                heads: dict[str, tuple[int, str]] = {}
+                for site in {e.site for e in events}:
+                    async with conn.execute("SELECT seq, hash FROM chain_heads WHERE site = ?",
+                                            (site,)) as cur:
+                        row = await cur.fetchone()
+                    if row is not None:
+                        heads[site] = (row[0], row[1])
+                stored = chain(events, heads)
+                await conn.executemany(
+                    f"INSERT INTO consent_events ({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    [(s.site, s.seq, s.event_id, s.subject, s.kind, s.ts,
+                      canonical_json(s.payload).decode(),
+                      canonical_json(s.personal).decode() if s.personal is not None else None,
+                      s.personal_digest, s.prev_hash, s.hash) for s in stored])
+                await conn.executemany(
+                    "INSERT INTO chain_heads (site, seq, hash) VALUES (?, ?, ?) "
+                    "ON CONFLICT(site) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                    [(site, seq, h) for site, (seq, h) in heads.items()])
+                notices = {e.notice.hash: (e.notice, e.ts) for e in events if e.notice is not None}
+                if notices:
+                    await conn.executemany(
+                        "INSERT OR IGNORE INTO notices (hash, site, revision, language, texts, first_ts) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        [(n.hash, n.site, n.revision, n.language, canonical_json(n.texts).decode(), ts)
+                         for n, ts in notices.values()])
+                await conn.execute("COMMIT")
+            except BaseException as exc:
+                try:
+                    await conn.execute("ROLLBACK")
+                except Exception:
+                    pass
+                if isinstance(exc, Exception):
+                    raise StorageError(f"write failed: {exc}") from exc
+                raise
+        return stored
+
+    async def iter_chain(self, site: str) -> AsyncIterator[StoredEvent]:
+        # Pages by seq so a chain of millions never sits in memory at once.
+        last = 0
+        while True:
+            async with self._rconn.execute(
+                f"SELECT {EVENT_COLUMNS} FROM consent_events WHERE site = ? AND seq > ? "
+                "ORDER BY seq LIMIT 5000", (site, last)) as cur:
+                rows = await cur.fetchall()
+            if not rows:
+                return
+            for row in rows:
+                ev = row_to_event(row)
+                yield ev
+            last = rows[-1][1]
+
+    async def chain_head(self, site: str) -> tuple[int, str] | None:
+        async with self._rconn.execute("SELECT seq, hash FROM chain_heads WHERE site = ?",
+                                       (site,)) as cur:
+            row = await cur.fetchone()
+        return (row[0], row[1]) if row else None
+
+    async def sites(self) -> list[str]:
+        async with self._rconn.execute(
+                "SELECT site FROM chain_heads UNION SELECT DISTINCT site FROM consent_events "
+                "ORDER BY 1") as cur:
+            return [r[0] for r in await cur.fetchall()]
+
+    async def events_for_subject(self, site: str, subject: str) -> list[StoredEvent]:
+        async with self._rconn.execute(
+            f"SELECT {EVENT_COLUMNS} FROM consent_events WHERE site = ? AND subject = ? ORDER BY seq",
+            (site, subject)) as cur:
+            return [row_to_event(r) for r in await cur.fetchall()]
+
+    async def notice(self, texts_hash: str) -> Notice | None:
+        async with self._rconn.execute(
+                "SELECT hash, site, revision, language, texts FROM notices WHERE hash = ?",
+                (texts_hash,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return Notice(row[0], row[1], row[2], row[3], json.loads(row[4]))
+
+    async def _update(self, sql: str, args: tuple[object, ...]) -> int:
+        conn = self._wconn
+        async with self._lock:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                cur = await conn.execute(sql, args)
+                n = cur.rowcount
+                await conn.execute("COMMIT")
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+        return n
+
+    async def erase_subject(self, site: str, subject: str) -> int:
+        return await self._update(
+            "UPDATE consent_events SET subject = NULL, personal = NULL WHERE site = ? AND subject = ?",
+            (site, subject))
+
+    async def subjects_expiring(self, site: str, now: str) -> list[str]:
+        async with self._rconn.execute(
+            "SELECT subject FROM consent_events e WHERE site = ? AND subject IS NOT NULL "
+            "AND kind IN ('grant', 'update') AND json_extract(payload, '$.expires_at') < ? "
+            "AND seq = (SELECT MAX(seq) FROM consent_events l "
+            "           WHERE l.site = e.site AND l.subject = e.subject)",
+            (site, now)) as cur:
+            return [r[0] for r in await cur.fetchall()]
+
+    async def delete_before(self, site: str, before: str) -> int:
+        return await self._update(
+            "UPDATE consent_events SET subject = NULL, personal = NULL "
+            "WHERE site = ? AND ts < ? AND personal IS NOT NULL", (site, before))
+
+    async def count_events(self, site: str | None = None) -> int:
+        sql, args = "SELECT COUNT(*) FROM consent_events", ()
+        if site is not None:
+            sql, args = sql + " WHERE site = ?", (site,)
+        async with self._rconn.execute(sql, args) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+
+def open_storage(url: str, *, synchronous: str = "FULL", batch_max: int = 500) -> SQLiteStorage:
+    """Storage for a `--database` URL (sqlite:///path; postgresql:// comes with the PG backend)."""
+    if url.startswith("sqlite:///"):
+        return SQLiteStorage(url.removeprefix("sqlite:///"), synchronous=synchronous,
+                             batch_max=batch_max)
+    if url.startswith(("postgresql://", "postgres://")):
+        raise StorageError("the PostgreSQL backend is not built yet (issue 7); use sqlite:///path")
+    raise StorageError(f"database URL {url!r} must start with sqlite:/// or postgresql://")
