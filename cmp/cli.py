@@ -1,0 +1,283 @@
+"""The `consentry` command: serve, demo, check, init, ledger verify, export, erase, purge."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from cmp.adminkeys import generate_admin_key
+from cmp.config import Config, ConfigError, demo_config_path, load_config
+from cmp.settings import SETTINGS, Settings
+
+DEFAULT_CONFIG = "consentry.toml"
+
+
+def _config_path(args: argparse.Namespace) -> str:
+    return str(args.config or os.environ.get("CONSENTRY_CONFIG") or DEFAULT_CONFIG)
+
+
+def _load(args: argparse.Namespace) -> tuple[Config, Settings]:
+    path = _config_path(args)
+    config = load_config(path)
+    settings = Settings.load(path, database=getattr(args, "database", None))
+    return config, settings
+
+
+# --- serve / demo -----------------------------------------------------------------------------
+
+def _run_uvicorn(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    # Workers re-create the app from the environment (cmp.server), so config and secrets are
+    # shared by file/environment, never by memory.
+    uvicorn.run("cmp.server:app_from_env", factory=True, host=host, port=port, workers=workers,
+                loop="uvloop", http="httptools", access_log=False, log_level="warning")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config, settings = _load(args)  # fail here, with key names, not inside a worker
+    del config, settings
+    os.environ["CONSENTRY_CONFIG"] = str(Path(_config_path(args)).resolve())
+    if args.database:
+        os.environ["CONSENTRY_DATABASE"] = args.database
+    print(f"Consentry serving on http://{args.host}:{args.port} ({args.workers} worker(s))",
+          flush=True)
+    _run_uvicorn(args.host, args.port, args.workers)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    data = Path(args.dir).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    key, key_hash = generate_admin_key()
+    base = f"http://{args.host}:{args.port}"
+    os.environ.update({
+        "CONSENTRY_CONFIG": str(demo_config_path()),
+        "CONSENTRY_DATABASE": f"sqlite:///{data / 'consentry.db'}",
+        "CONSENTRY_SECRET_FILE": str(data / "consentry.secret"),
+        "CONSENTRY_PUBLIC_URL": base,
+        "CONSENTRY_DEMO": "1",
+        "CONSENTRY_DEMO_ADMIN_HASH": key_hash,
+    })
+    print(f"""Consentry demo (site "demo", data in {data})
+  demo page       {base}/
+  config API      {base}/v1/sites/demo/config
+  OpenAPI         {base}/openapi.json
+  admin key       {key}   (valid while this demo runs)
+  try             curl -H 'Authorization: Bearer {key}' {base}/v1/sites/demo/ledger/verify
+Press Ctrl+C to stop.""", flush=True)
+    _run_uvicorn(args.host, args.port, 1)
+    return 0
+
+
+# --- check / init -----------------------------------------------------------------------------
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from cmp.lint import lint
+
+    path = _config_path(args)
+    try:
+        config = load_config(path)
+        settings = Settings.load(path)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(line)
+        return 1
+    problems = lint(config, settings)
+    for line in problems:
+        print(line)
+    if problems:
+        return 1
+    print(f"{path}: ok ({len(config.sites)} site(s))")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    target = Path(args.dir) / DEFAULT_CONFIG
+    if target.exists() and not args.force:
+        print(f"{target} exists; use --force to overwrite", file=sys.stderr)
+        return 1
+    starter = (Path(__file__).parent / "data" / "starter.toml").read_text("utf-8")
+    key, key_hash = generate_admin_key()
+    if "PLACEHOLDER_HASH" in starter:
+        starter = starter.replace("PLACEHOLDER_HASH", key_hash)
+    else:
+        # sha256 of the empty key stands in for the hash in the starter file
+        from cmp.adminkeys import hash_admin_key
+        starter = starter.replace(hash_admin_key(""), key_hash)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(starter, "utf-8")
+    print(f"wrote {target}\nadmin key for site 'example' (shown once, only its hash is stored):\n  {key}")
+    return 0
+
+
+# --- ledger and data-subject operations -------------------------------------------------------
+
+def _with_services(args: argparse.Namespace,
+                   work: Callable[[Any], Awaitable[int]]) -> int:
+    from cmp.app_state import Services
+
+    config, settings = _load(args)
+    svc = Services.build(config, settings)
+
+    async def run() -> int:
+        await svc.storage.open()
+        try:
+            return await work(svc)
+        finally:
+            await svc.storage.close()
+            svc.policy.close()
+
+    return asyncio.run(run())
+
+
+def cmd_ledger_verify(args: argparse.Namespace) -> int:
+    async def work(svc: Any) -> int:
+        reports = await svc.consent.verify(args.site)
+        for r in reports:
+            print(r.line())
+        if not reports:
+            print("no events")
+        return 0 if all(r.ok for r in reports) else 1
+
+    if args.config is None and args.database and not Path(DEFAULT_CONFIG).exists():
+        return _verify_without_config(args)
+    return _with_services(args, work)
+
+
+def _verify_without_config(args: argparse.Namespace) -> int:
+    """Verification needs no keys and no config: only the database."""
+    from cmp.ledger import verify_chain
+    from cmp.storage.sqlite import open_storage
+
+    storage = open_storage(args.database)
+
+    async def run() -> int:
+        await storage.open()
+        try:
+            sites = [args.site] if args.site else await storage.sites()
+            ok = True
+            for s in sites:
+                r = await verify_chain(s, storage.iter_chain(s), await storage.chain_head(s))
+                print(r.line())
+                ok &= r.ok
+            if not sites:
+                print("no events")
+            return 0 if ok else 1
+        finally:
+            await storage.close()
+
+    return asyncio.run(run())
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    async def work(svc: Any) -> int:
+        doc = await svc.consent.export(args.site, args.subject)
+        if doc is None:
+            print(f"no events for subject {args.subject!r} on site {args.site!r}", file=sys.stderr)
+            return 1
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        return 0
+
+    return _with_services(args, work)
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    async def work(svc: Any) -> int:
+        n = await svc.consent.erase(args.site, args.subject)
+        if n == 0:
+            print(f"no events for subject {args.subject!r} on site {args.site!r}", file=sys.stderr)
+            return 1
+        print(f"anonymised {n} event(s) of {args.subject}; the chain still verifies")
+        return 0
+
+    return _with_services(args, work)
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    async def work(svc: Any) -> int:
+        for site, counts in (await svc.consent.purge()).items():
+            print(f"{site}: {counts['expired']} consent(s) expired, "
+                  f"{counts['anonymised']} event(s) past retention anonymised")
+        return 0
+
+    return _with_services(args, work)
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="consentry", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_config(sp: argparse.ArgumentParser, database: bool = True) -> None:
+        sp.add_argument("--config", help=f"config file (default ${{CONSENTRY_CONFIG}} or {DEFAULT_CONFIG})")
+        if database:
+            sp.add_argument("--database", help="sqlite:///path or postgresql://…")
+
+    s = sub.add_parser("serve", help="serve the API, banner and beacons")
+    with_config(s)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=1)
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("demo", help="serve the demo site on a local SQLite file")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--dir", default="consentry-demo", help="where the demo keeps its data")
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("check", help="validate and lint a config; exit 1 on problems")
+    with_config(s, database=False)
+    s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("init", help="write a commented starter config")
+    s.add_argument("dir", nargs="?", default=".")
+    s.add_argument("--force", action="store_true")
+    s.set_defaults(func=cmd_init)
+
+    s = sub.add_parser("ledger", help="ledger operations")
+    lsub = s.add_subparsers(dest="ledger_command", required=True)
+    v = lsub.add_parser("verify", help="verify each site's hash chain; exit 1 at a broken link")
+    with_config(v)
+    v.add_argument("--site")
+    v.set_defaults(func=cmd_ledger_verify)
+
+    for name, func, helptext in (("export", cmd_export, "print a subject's records as JSON"),
+                                 ("erase", cmd_erase, "anonymise a subject's records")):
+        s = sub.add_parser(name, help=helptext)
+        with_config(s)
+        s.add_argument("--site", required=True)
+        s.add_argument("--subject", required=True)
+        s.set_defaults(func=func)
+
+    s = sub.add_parser("purge", help="expire lapsed consents, anonymise events past retention")
+    with_config(s)
+    s.set_defaults(func=cmd_purge)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return 1
+    return code
+
+
+def settings_names() -> list[str]:
+    return [s.name for s in SETTINGS]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

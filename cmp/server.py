@@ -1,0 +1,29 @@
+"""The app as uvicorn workers build it: everything from files and the environment."""
+
+from __future__ import annotations
+
+import os
+
+from starlette.applications import Starlette
+
+from cmp.app import create_app
+from cmp.app_state import Services
+from cmp.config import load_config
+from cmp.settings import Settings
+
+
+def app_from_env() -> Starlette:
+    path = os.environ.get("CONSENTRY_CONFIG", "consentry.toml")
+    config = load_config(path)
+    settings = Settings.load(path)
+    extra: dict[str, list[str]] = {}
+    demo_hash = os.environ.get("CONSENTRY_DEMO_ADMIN_HASH")
+    if demo_hash:
+        extra = {site: [demo_hash] for site in config.sites}
+    svc = Services.build(config, settings, extra_admin_hashes=extra)
+    routes = []
+    if os.environ.get("CONSENTRY_DEMO") == "1":
+        from cmp.demo import demo_routes
+
+        routes = demo_routes()
+    return create_app(svc, extra_routes=routes)
