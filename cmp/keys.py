@@ -75,4 +75,4 @@ class Keyring:
         self._get = lru_cache(maxsize=None)(lambda site: SiteKeys(self._master, site))
 
     def site(self, site: str) -> SiteKeys:
-        return self._get(site)  # type: ignore[no-any-return]
+        return self._get(site)

@@ -108,6 +108,7 @@ class TokenService:
         if not token:
             return False
         try:
-            return self._ser(self._receipt, site, "receipt_access_key").loads(token) == [site, subject]
+            payload = self._ser(self._receipt, site, "receipt_access_key").loads(token)
+            return bool(payload == [site, subject])
         except BadSignature:
             return False

@@ -12,8 +12,8 @@ ERROR = {"$ref": "#/components/schemas/Error"}
 SITE = {"name": "site", "in": "path", "required": True, "schema": {"type": "string"}}
 CID = {"name": "cid", "in": "path", "required": True, "schema": {"type": "string"}}
 SUBJECT = {"name": "subject", "in": "path", "required": True, "schema": {"type": "string"}}
-BEARER = [{"consentToken": []}]
-ADMIN = [{"adminKey": []}]
+BEARER: list[Any] = [{"consentToken": []}]
+ADMIN: list[Any] = [{"adminKey": []}]
 
 # (method, path, summary, parameters, request schema ref, security, success status)
 OPERATIONS: list[tuple[str, str, str, list[dict[str, Any]], str | None, list[Any] | None, str]] = [

@@ -46,3 +46,6 @@ class Storage(Protocol):
         """Anonymise events older than `before` (retention); returns rows changed."""
 
     async def count_events(self, site: str | None = None) -> int: ...
+
+    async def ping(self) -> None:
+        """A trivial query: raises if the database does not answer."""

@@ -171,7 +171,7 @@ class SQLiteStorage:
             for row in rows:
                 ev = row_to_event(row)
                 yield ev
-            last = rows[-1][1]
+            last = int(list(rows)[-1][1])
 
     async def chain_head(self, site: str) -> tuple[int, str] | None:
         async with self._rconn.execute("SELECT seq, hash FROM chain_heads WHERE site = ?",
@@ -232,8 +232,13 @@ class SQLiteStorage:
             "UPDATE consent_events SET subject = NULL, personal = NULL "
             "WHERE site = ? AND ts < ? AND personal IS NOT NULL", (site, before))
 
+    async def ping(self) -> None:
+        async with self._rconn.execute("SELECT 1") as cur:
+            await cur.fetchone()
+
     async def count_events(self, site: str | None = None) -> int:
-        sql, args = "SELECT COUNT(*) FROM consent_events", ()
+        sql = "SELECT COUNT(*) FROM consent_events"
+        args: tuple[str, ...] = ()
         if site is not None:
             sql, args = sql + " WHERE site = ?", (site,)
         async with self._rconn.execute(sql, args) as cur:
