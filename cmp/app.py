@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from cmp.api import admin, consent, meta
+from cmp.api import admin, assets, consent, meta
 from cmp.api.cors import SiteCORS
 from cmp.app_state import Services
 from cmp.storage.base import StorageError
@@ -39,7 +39,8 @@ def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None) -> St
         return JSONResponse({"error": "method not allowed", "field": "method"}, status_code=405)
 
     app = Starlette(
-        routes=[*consent.routes, *admin.routes, *meta.routes, *(extra_routes or [])],
+        routes=[*consent.routes, *admin.routes, *meta.routes, *assets.asset_routes(),
+                *(extra_routes or [])],
         lifespan=lifespan,
         exception_handlers={StorageError: storage_down, WriterClosed: storage_down,
                             404: not_found, 405: method_not_allowed},

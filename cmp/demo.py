@@ -1,24 +1,157 @@
-"""Routes of `consentry demo`: a page of the customer's site that embeds the banner."""
+"""Routes of `consentry demo`: a page of the customer's site that embeds the banner.
+
+The customer's SDKs are replaced by local stand-ins (cmp/data/demo_static/) that each set a cookie
+and call /demo/hit when they run, so a person (or a browser test) can watch what the banner lets
+run, when, and what it cleans up. Hits are kept in memory, newest last, at /demo/hits.
+"""
 
 from __future__ import annotations
 
+import base64
+import html
+import secrets
+import time
+from pathlib import Path
+
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from cmp.api.assets import version
+from cmp.app_state import services
+
+STATIC = Path(__file__).parent / "data" / "demo_static"
+GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+HITS: list[dict[str, object]] = []
+MAX_HITS = 10_000
+
+STRICT_CSP = ("default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self'; "
+              "img-src 'self'; frame-src 'self'; connect-src 'self'; object-src 'none'; "
+              "base-uri 'none'; form-action 'self'")
+
+TEXT = {
+    "en": {
+        "title": "Tuiqiqi — B2B export platform (Consentry demo)",
+        "intro": "A page of the customer's site. Each third-party SDK below is a local stand-in "
+                 "that sets a cookie and calls /demo/hit when it runs; the banner decides which run.",
+        "video": "Product video (Tencent Cloud, needs “Functional”)",
+        "add": "Add a WeChat share button now (like a single-page app)",
+        "prefs": "Privacy settings",
+        "state": "What ran",
+    },
+    "zh-CN": {
+        "title": "Tuiqiqi 外贸 B2B 平台（Consentry 演示）",
+        "intro": "这是客户网站的一个页面。下面每个第三方 SDK 都是本地替身：运行时会写入 Cookie 并请求 "
+                 "/demo/hit；由横幅决定哪些可以运行。",
+        "video": "产品视频（腾讯云，需要“功能增强”）",
+        "add": "现在添加微信分享按钮（模拟单页应用）",
+        "prefs": "隐私设置",
+        "state": "运行情况",
+    },
+}
+
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Tuiqiqi — Consentry demo</title>
-<script src="/cmp.js" data-site="demo"></script>
+<html lang="{lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<script src="/cmp.js?v={version}" data-site="demo"></script>
+<link rel="stylesheet" href="/demo/static/demo.css">
+<script src="/demo/static/yidun.js" data-vendor="netease_yidun" type="text/plain"></script>
+<script type="text/plain" data-vendor="sensors_data" data-src="/demo/static/sensors.js"></script>
+<script type="text/plain" data-consent="marketing" data-vendor="google_ads"
+ data-src="/demo/static/gtag.js"></script>
+<script type="text/plain" data-consent="marketing" data-vendor="google_ads"{nonce}>
+  gtag("config", "AW-DEMO");
+  (window.demoRan = window.demoRan || []).push({{sdk: "google_ads_config", dataLayer: window.dataLayer.length}});
+</script>
 </head><body>
-<h1>Tuiqiqi B2B export platform (Consentry demo)</h1>
-<p>Config for this visitor: <a href="/v1/sites/demo/config">/v1/sites/demo/config</a> ·
-API: <a href="/openapi.json">/openapi.json</a></p>
+<header><strong>Tuiqiqi</strong> · <a href="/">/</a> · <a href="/demo/csp">/demo/csp</a> ·
+<a href="/v1/sites/demo/config">config</a> · <a href="/openapi.json">OpenAPI</a></header>
+<main>
+<h1>{title}</h1>
+<p>{intro}</p>
+<section><h2>{video}</h2>
+<iframe data-src="/demo/video" data-consent="functional" data-vendor="tencent_cloud"
+ title="{video}"></iframe></section>
+<section><h2>{state}</h2>
+<p><button type="button" id="demo-add">{add}</button>
+<button type="button" id="demo-prefs">{prefs}</button></p>
+<pre id="demo-state"></pre></section>
+<img data-src="/demo/hit?sdk=google_ads_pixel" data-vendor="google_ads" alt="" width="1" height="1">
+</main>
+<script type="text/plain" data-consent="personalisation"{nonce}>
+  (window.demoRan = window.demoRan || []).push({{sdk: "recommendations", dataLayer: window.dataLayer.length}});
+  fetch("/demo/hit?sdk=recommendations");
+</script>
+<script src="/demo/static/demo.js"></script>
 </body></html>"""
 
 
+def _language(request: Request) -> str:
+    first = request.headers.get("accept-language", "").split(",")[0].strip().lower()
+    return "zh-CN" if first.startswith("zh") else "en"
+
+
+def _trust_own_origin(request: Request) -> None:
+    # The demo serves the customer's page from Consentry itself on whatever port it was given;
+    # the site's origins list only names :8000, and the API refuses any other Origin.
+    origin = f"{request.url.scheme}://{request.url.netloc}"
+    origins = services(request).config.sites["demo"].origins
+    if origin not in origins:
+        origins.append(origin)
+
+
+def _page(request: Request, nonce: str | None) -> str:
+    _trust_own_origin(request)
+    lang = _language(request)
+    t = {k: html.escape(v) for k, v in TEXT[lang].items()}
+    return PAGE.format(lang=lang, version=version(), nonce=f' nonce="{nonce}"' if nonce else "", **t)
+
+
 async def demo_page(request: Request) -> Response:
-    return HTMLResponse(PAGE)
+    return HTMLResponse(_page(request, None), headers={"Cache-Control": "no-store",
+                                                       "Vary": "Accept-Language"})
+
+
+async def csp_page(request: Request) -> Response:
+    nonce = secrets.token_urlsafe(16)
+    return HTMLResponse(_page(request, nonce), headers={
+        "Content-Security-Policy": STRICT_CSP.format(nonce=nonce),
+        "Cache-Control": "no-store", "Vary": "Accept-Language"})
+
+
+async def hit(request: Request) -> Response:
+    if len(HITS) >= MAX_HITS:
+        del HITS[: MAX_HITS // 2]
+    HITS.append({"sdk": request.query_params.get("sdk", ""), "query": str(request.query_params),
+                 "t": time.time()})
+    return Response(GIF, media_type="image/gif", headers={"Cache-Control": "no-store"})
+
+
+async def hits(request: Request) -> Response:
+    return JSONResponse(HITS, headers={"Cache-Control": "no-store"})
+
+
+async def video(request: Request) -> Response:
+    HITS.append({"sdk": "tencent_cloud", "query": "", "t": time.time()})
+    return FileResponse(STATIC / "video.html", headers={"Cache-Control": "no-store"})
+
+
+async def static(request: Request) -> Response:
+    name = request.path_params["name"]
+    path = STATIC / name
+    if "/" in name or name.startswith(".") or not path.is_file():
+        return JSONResponse({"error": "no such file", "field": "path"}, status_code=404)
+    return FileResponse(path, headers={"Cache-Control": "no-cache"})
 
 
 def demo_routes() -> list[BaseRoute]:
-    return [Route("/", demo_page, methods=["GET"])]
+    return [
+        Route("/", demo_page, methods=["GET"]),
+        Route("/demo/csp", csp_page, methods=["GET"]),
+        Route("/demo/hit", hit, methods=["GET"]),
+        Route("/demo/hits", hits, methods=["GET"]),
+        Route("/demo/video", video, methods=["GET"]),
+        Route("/demo/static/{name}", static, methods=["GET"]),
+        Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),
+    ]

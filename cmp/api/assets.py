@@ -1,0 +1,84 @@
+"""The banner's files: /cmp.js and /cmp.css, read and gzipped once at startup.
+
+A request carrying a version query (`?v=<hash>`) gets a year of immutable caching, because a
+new release means a new URL. The bare URL (what most embed snippets use) gets a short max-age
+plus an ETag, so a release reaches visitors within minutes and revalidation costs a 304.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+SHORT_MAX_AGE = 300
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def static_dir() -> Path:
+    env = os.environ.get("CONSENTRY_STATIC_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "static" / "js"
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    body: bytes
+    gzipped: bytes
+    etag: str
+    media_type: str
+
+    @classmethod
+    def load(cls, path: Path, media_type: str) -> Asset:
+        body = path.read_bytes()
+        # mtime=0: the same bytes give the same gzip output on every worker
+        return cls(body, gzip.compress(body, 9, mtime=0),
+                   '"' + hashlib.sha256(body).hexdigest()[:20] + '"', media_type)
+
+
+def _accepts_gzip(request: Request) -> bool:
+    for part in request.headers.get("accept-encoding", "").split(","):
+        name, _, params = part.strip().partition(";")
+        if name.strip().lower() in ("gzip", "*"):
+            q = params.strip().removeprefix("q=")
+            return not (params and q.replace(".", "", 1).isdigit() and float(q) == 0)
+    return False
+
+
+def _handler(asset: Asset):  # type: ignore[no-untyped-def]
+    async def serve(request: Request) -> Response:
+        headers = {"ETag": asset.etag, "Vary": "Accept-Encoding",
+                   "X-Content-Type-Options": "nosniff",
+                   # the site's page loads this from another origin
+                   "Cross-Origin-Resource-Policy": "cross-origin",
+                   "Cache-Control": IMMUTABLE if request.query_params.get("v")
+                   else f"public, max-age={SHORT_MAX_AGE}"}
+        inm = request.headers.get("if-none-match", "")
+        if asset.etag in (t.strip().removeprefix("W/") for t in inm.split(",")):
+            return Response(status_code=304, headers=headers)
+        body = asset.body
+        if _accepts_gzip(request):
+            body = asset.gzipped
+            headers["Content-Encoding"] = "gzip"
+        return Response(body, headers=headers, media_type=asset.media_type)
+
+    return serve
+
+
+def asset_routes(directory: Path | None = None) -> list[Route]:
+    d = directory or static_dir()
+    js = Asset.load(d / "cmp.js", "text/javascript; charset=utf-8")
+    css = Asset.load(d / "cmp.css", "text/css; charset=utf-8")
+    return [Route("/cmp.js", _handler(js), methods=["GET"]),
+            Route("/cmp.css", _handler(css), methods=["GET"])]
+
+
+def version(directory: Path | None = None) -> str:
+    """One version for both files: cmp.js asks for cmp.css with its own query string."""
+    d = directory or static_dir()
+    return hashlib.sha256((d / "cmp.js").read_bytes() + (d / "cmp.css").read_bytes()).hexdigest()[:12]
