@@ -265,12 +265,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from cmp.consent import FieldError
+
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
     except ConfigError as exc:
         for line in exc.problems:
             print(line, file=sys.stderr)
+        return 1
+    except FieldError as exc:  # e.g. `export --site` naming a site the config does not have
+        print(f"--{exc.field}: {exc.message}", file=sys.stderr)
         return 1
     return code
 

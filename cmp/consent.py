@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -258,9 +258,11 @@ class ConsentService:
         return [await verify_chain(s, self.storage.iter_chain(s), await self.storage.chain_head(s))
                 for s in sites]
 
-    async def purge(self) -> dict[str, dict[str, int]]:
-        """Expire consents past their lifetime; anonymise events past the site's retention."""
-        now = utc_now()
+    async def purge(self, now: datetime | None = None) -> dict[str, dict[str, int]]:
+        """Expire consents past their lifetime; anonymise events past the site's retention.
+
+        `now` lets a test (or a dry run) judge expiry at another time than the clock's."""
+        now = now or utc_now()
         out: dict[str, dict[str, int]] = {}
         for site_id, site in self.config.sites.items():
             expired = 0

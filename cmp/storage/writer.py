@@ -36,6 +36,7 @@ class GroupCommitWriter(Generic[T, R]):
         self.rows = 0
 
     def start(self) -> None:
+        self._closing = False  # storage may be reopened after close (a second lifespan)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
 
     async def submit(self, item: T) -> R:
