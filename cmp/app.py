@@ -15,6 +15,8 @@ from cmp.api.cors import SiteCORS
 from cmp.app_state import Services
 from cmp.storage.base import StorageError
 from cmp.storage.writer import WriterClosed
+from pixel.routes import routes as email_routes
+from pixel.service import EmailService
 
 
 def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None) -> Starlette:
@@ -24,6 +26,7 @@ def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None) -> St
         try:
             yield
         finally:
+            await svc.storage.close_engagement()  # e-mail engagement rows flush first
             await svc.storage.close()
             svc.policy.close()
 
@@ -39,13 +42,15 @@ def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None) -> St
         return JSONResponse({"error": "method not allowed", "field": "method"}, status_code=405)
 
     app = Starlette(
-        routes=[*consent.routes, *admin.routes, *meta.routes, *assets.asset_routes(),
+        # E-mail routes first: the open pixel is the hot path.
+        routes=[*email_routes, *consent.routes, *admin.routes, *meta.routes, *assets.asset_routes(),
                 *(extra_routes or [])],
         lifespan=lifespan,
         exception_handlers={StorageError: storage_down, WriterClosed: storage_down,
                             404: not_found, 405: method_not_allowed},
     )
     app.state.services = svc
+    app.state.email = EmailService.build(svc)
     app.add_middleware(SiteCORS, config=lambda: svc.config)
     return app
 

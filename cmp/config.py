@@ -175,6 +175,47 @@ class ConsentModeConfig(_Strict):
         return v
 
 
+class EmailList(_Strict):
+    """A marketing list recipients subscribe to one by one (consent is per list)."""
+
+    title: LText
+    description: LText = {}
+
+
+class EmailConfig(_Strict):
+    """E-mail side of a site: lists, sender and where tracking needs no explicit consent."""
+
+    sender: str  # From: of prepared messages, e.g. "News <news@example.com>"
+    lists: Annotated[dict[Ident, EmailList], Field(min_length=1)]
+    # Base of tracked links and the one-click URI (https); default: the server's public_url.
+    base_url: str | None = None
+    unsubscribe_mailto: str | None = None  # optional mailto: address after the HTTPS URI
+    # Regimes whose recipients may get an open pixel and tracked links without an explicit
+    # tracking consent. Default none: tracking needs consent everywhere.
+    tracking_without_consent: list[Ident] = []
+    tracking_text: LText = {}  # what the signup form says about engagement tracking
+    confirm_days: Annotated[int, Field(gt=0, le=30)] = 7  # double opt-in link lifetime
+    # A click this soon after sending is a link scanner at delivery, not a person.
+    scanner_delay_s: Annotated[float, Field(ge=0, le=3600)] = 10.0
+    # Distinct links of one message clicked within this window: a scanner's burst.
+    burst_window_s: Annotated[float, Field(ge=0, le=60)] = 2.0
+    store_machine_opens: bool = True  # False: drop them (reason machine_open) instead
+
+    @field_validator("base_url")
+    @classmethod
+    def _base(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[A-Za-z0-9.\-]+(:\d{1,5})?(/[^\s]*)?$", v):
+            raise ValueError("must be an http(s) URL like https://cmp.example.com")
+        return v.rstrip("/") if v else v
+
+    @field_validator("unsubscribe_mailto")
+    @classmethod
+    def _mailto(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^[^@\s<>]+@[A-Za-z0-9.\-]+$", v):
+            raise ValueError("must be an address like unsubscribe@example.com")
+        return v
+
+
 class SiteConfig(_Strict):
     name: str
     origins: list[str] = []
@@ -190,6 +231,7 @@ class SiteConfig(_Strict):
     separate: dict[Ident, SeparateItem] = {}
     regions: Regions = Regions()
     consent_mode: ConsentModeConfig = ConsentModeConfig()
+    email: EmailConfig | None = None
 
     @field_validator("origins")
     @classmethod
@@ -233,8 +275,28 @@ class SiteConfig(_Strict):
     def optional_purposes(self) -> list[str]:
         return [pid for pid, p in self.purposes.items() if not p.necessary]
 
+    @cached_property
+    def _shown(self) -> dict[str, tuple[dict[str, Any], str]]:
+        # The config is frozen, so each language's texts and hash are computed once, not on
+        # every consent (hashing every vendor text per request cost ~0.2 ms).
+        out = {}
+        for lang in self.languages:
+            texts = self._texts_for(lang)
+            out[lang] = (texts, hashlib.sha256(canonical_json(texts)).hexdigest())
+        return out
+
     def texts_for(self, lang: str) -> dict[str, Any]:
-        """Everything shown to a visitor in one language: what the texts hash proves."""
+        """Everything shown to a visitor in one language: what the texts hash proves.
+
+        Shared and cached: treat the result as read-only."""
+        cached = self._shown.get(lang)
+        return cached[0] if cached else self._texts_for(lang)
+
+    def texts_hash(self, lang: str) -> str:
+        cached = self._shown.get(lang)
+        return cached[1] if cached else hashlib.sha256(canonical_json(self._texts_for(lang))).hexdigest()
+
+    def _texts_for(self, lang: str) -> dict[str, Any]:
 
         def pick(t: LText) -> str:
             return t.get(lang, "")
@@ -276,9 +338,6 @@ class SiteConfig(_Strict):
             },
         }
 
-    def texts_hash(self, lang: str) -> str:
-        return hashlib.sha256(canonical_json(self.texts_for(lang))).hexdigest()
-
 
 class Config(_Strict):
     regimes: dict[Ident, RegimeDef] = {}
@@ -294,6 +353,9 @@ class Config(_Strict):
             for i, rule in enumerate(site.regions.rules):
                 if rule.regime not in known:
                     problems.append(f"sites.{sid}.regions.rules.{i}.regime: unknown regime {rule.regime!r}")
+            for r in site.email.tracking_without_consent if site.email else ():
+                if r not in known:
+                    problems.append(f"sites.{sid}.email.tracking_without_consent: unknown regime {r!r}")
         if problems:
             raise ValueError("\n".join(problems))
         return self

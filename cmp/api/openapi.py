@@ -7,6 +7,7 @@ from typing import Any
 
 from cmp import __version__
 from cmp.consent import ConsentIn
+from pixel.recipients import SignupIn
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 SITE = {"name": "site", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -42,6 +43,30 @@ OPERATIONS: list[tuple[str, str, str, list[dict[str, Any]], str | None, list[Any
     ("get", "/metrics", "Prometheus metrics", [], None, None, "200"),
 ]
 
+# E-mail side (pixel/): signup, campaign counts, and the public beacon/link routes.
+_TOKEN = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+OPERATIONS += [
+    ("post", "/v1/sites/{site}/email/signup",
+     "Create a pending double opt-in signup; answers the confirmation link to mail (admin key)",
+     [SITE], "SignupIn", ADMIN, "202"),
+    ("get", "/v1/sites/{site}/email/campaigns/{campaign}",
+     "Opens, clicks and unsubscribes of a campaign, human vs machine (admin key)",
+     [SITE, {"name": "campaign", "in": "path", "required": True, "schema": {"type": "string"}}],
+     None, ADMIN, "200"),
+    ("get", "/e/o/{token}.gif", "Open pixel: always the same 43-byte GIF, no-store", [_TOKEN],
+     None, None, "200"),
+    ("get", "/e/c/{token}", "Click: 302 to the signed destination only; 400 page otherwise",
+     [_TOKEN], None, None, "302"),
+    ("get", "/e/u/{token}", "Unsubscribe and preferences page (changes nothing)", [_TOKEN],
+     None, None, "200"),
+    ("post", "/e/u/{token}", "RFC 8058 one-click unsubscribe (List-Unsubscribe=One-Click)",
+     [_TOKEN], None, None, "200"),
+    ("get", "/e/s/{token}", "Signup confirmation page (changes nothing)", [_TOKEN], None, None,
+     "200"),
+    ("post", "/e/s/{token}", "Confirm a double opt-in signup (records the consent event)",
+     [_TOKEN], None, None, "200"),
+]
+
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
@@ -69,6 +94,7 @@ def openapi_document() -> dict[str, Any]:
         "components": {
             "schemas": {
                 "ConsentIn": ConsentIn.model_json_schema(),
+                "SignupIn": SignupIn.model_json_schema(),
                 "Receipt": {"type": "object", "required": ["receipt", "alg", "signature"],
                             "properties": {"receipt": {"type": "object"},
                                            "alg": {"const": "Ed25519"},

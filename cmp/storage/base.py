@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from cmp.ledger import NewEvent, Notice, StoredEvent
 
@@ -49,3 +50,63 @@ class Storage(Protocol):
 
     async def ping(self) -> None:
         """A trivial query: raises if the database does not answer."""
+
+    # --- e-mail engagement (pixel/) --------------------------------------------------------
+
+    async def append_engagement(self, item: Engagement) -> bool:
+        """Store one open/click/unsubscribe unless a scope in `item.blocked_by` suppresses its
+        recipient; True if stored. Returns only after the transaction holding it committed
+        (group commit, like `append`); the suppression check runs inside that transaction."""
+
+    async def close_engagement(self) -> None:
+        """Flush waiting engagement rows and stop their writer (before `close`)."""
+
+    async def email_suppressions(self, site: str, recipient: str) -> set[str]: ...
+
+    async def email_unsuppress(self, site: str, recipient: str, scopes: list[str]) -> int: ...
+
+    async def email_signup_create(self, signup_id: str, site: str, recipient: str,
+                                  request: dict[str, Any], created: str) -> None: ...
+
+    async def email_signup(self, signup_id: str) -> EmailSignup | None: ...
+
+    async def email_signup_confirm(self, signup_id: str, ts: str) -> bool:
+        """Mark a signup confirmed; False if it already was."""
+
+    async def email_counts(self, site: str, campaign: str) -> list[tuple[str, str, bool, int]]:
+        """(kind, class, machine, count) of a campaign's stored engagement."""
+
+    async def email_erase_recipient(self, site: str, recipient: str) -> int:
+        """Detach engagement rows and pending signups from a recipient; returns rows changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Engagement:
+    """One open, click or unsubscribe as stored (recipient is a pseudonym, never an address)."""
+
+    site: str
+    campaign: str
+    message: str
+    recipient: str
+    list: str
+    kind: str  # open | click | unsubscribe
+    link: int | None
+    cls: str
+    machine: bool
+    reason: str | None
+    ts: str
+    ts_ms: int
+    blocked_by: tuple[str, ...] = ()  # suppression scopes that stop this row
+    suppress: tuple[str, ...] = ()  # scopes this row adds (an unsubscribe)
+    # A scanner burst: mark the message's clicks since this time as machine too.
+    reclassify_since_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EmailSignup:
+    signup_id: str
+    site: str
+    recipient: str
+    request: dict[str, Any]
+    created: str
+    confirmed: str | None

@@ -1,0 +1,165 @@
+"""The ingest pipeline for opens and clicks: parse → verify → consent → classify → store.
+
+Every step either passes the event on or drops it with a typed reason; drops are counted, never
+silently lost. `store` awaits the group commit, so an event reported as stored is on disk. The
+answer to the client (GIF or redirect) does not depend on what happened here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from cmp.config import Config, EmailConfig
+from cmp.ledger import iso
+from cmp.storage.base import Engagement, Storage
+from pixel.classify import (
+    HUMAN_OPENS,
+    BurstTracker,
+    ClickReason,
+    OpenClass,
+    classify_click,
+    classify_open,
+)
+from pixel.recipients import TRACKING
+from pixel.tokens import HONEYPOT, BadToken, ClickToken, EmailTokens, OpenToken
+from pixel.urls import safe_destination
+
+
+class Drop(StrEnum):
+    BAD_TOKEN = "bad_token"  # forged, altered, truncated, wrong key or kind
+    UNKNOWN_SITE = "unknown_site"  # the token's site has no [email] section (any more)
+    NO_CONSENT = "no_consent"  # the recipient's regime/consent did not allow tracking
+    SUPPRESSED = "suppressed"  # unsubscribed or tracking withdrawn since the mail was sent
+    MACHINE_OPEN = "machine_open"  # only when the site chose not to store machine opens
+    BAD_DESTINATION = "bad_destination"  # a signed destination that is not http(s) any more
+
+
+STORED = "stored"
+
+
+@dataclass(frozen=True, slots=True)
+class ClickResult:
+    destination: str | None  # None: answer 400, never redirect
+    outcome: str  # STORED or a Drop
+
+
+class Counters:
+    """Outcome counts per (site, campaign, kind, outcome); site/campaign empty when unknown."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str, str, str]] = Counter()
+
+    def add(self, site: str, campaign: str, kind: str, outcome: str) -> None:
+        self.counts[(site, campaign, kind, outcome)] += 1
+
+    def for_campaign(self, site: str, campaign: str) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for (s, c, kind, outcome), n in self.counts.items():
+            if s == site and c == campaign:
+                out.setdefault(kind, {})[outcome] = n
+        return out
+
+    def totals(self) -> dict[tuple[str, str], int]:
+        out: Counter[tuple[str, str]] = Counter()
+        for (_, _, kind, outcome), n in self.counts.items():
+            out[(kind, outcome)] += n
+        return dict(out)
+
+
+def _ts(now: float) -> str:
+    return iso(datetime.fromtimestamp(now, UTC))
+
+
+class Pipeline:
+    def __init__(self, config: Config, tokens: EmailTokens, storage: Storage) -> None:
+        self.tokens = tokens
+        self.storage = storage
+        self.counters = Counters()
+        self._email: dict[str, EmailConfig] = {
+            sid: s.email for sid, s in config.sites.items() if s.email is not None}
+        windows = [e.burst_window_s for e in self._email.values()] or [2.0]
+        self.bursts = BurstTracker(window=max(windows))
+
+    # --- open ---------------------------------------------------------------------------------
+    async def open(self, token: str, *, ua: str | None, head: bool = False,
+                   now: float | None = None) -> str:
+        t = self._verify_open(token)
+        if t is None:
+            return Drop.BAD_TOKEN
+        email = self._email.get(t.site)
+        outcome: str
+        if email is None:
+            outcome = Drop.UNKNOWN_SITE
+        elif not t.tracked:
+            outcome = Drop.NO_CONSENT
+        else:
+            cls = classify_open(ua, head)
+            machine = cls not in HUMAN_OPENS
+            if machine and not email.store_machine_opens:
+                outcome = Drop.MACHINE_OPEN
+            else:
+                outcome = await self._store(t, "open", None, cls, machine, None,
+                                            now or time.time(), None)
+        self.counters.add(t.site, t.campaign, "open", outcome)
+        return outcome
+
+    def _verify_open(self, token: str) -> OpenToken | None:
+        try:
+            return self.tokens.verify_open(token)
+        except BadToken:
+            self.counters.add("", "", "open", Drop.BAD_TOKEN)
+            return None
+
+    # --- click --------------------------------------------------------------------------------
+    async def click(self, token: str, *, ua: str | None, head: bool = False,
+                    now: float | None = None) -> ClickResult:
+        try:
+            t = self.tokens.verify_click(token)
+        except BadToken:
+            self.counters.add("", "", "click", Drop.BAD_TOKEN)
+            return ClickResult(None, Drop.BAD_TOKEN)
+        dest = safe_destination(t.destination)
+        if dest is None:
+            self.counters.add(t.site, t.campaign, "click", Drop.BAD_DESTINATION)
+            return ClickResult(None, Drop.BAD_DESTINATION)
+        email = self._email.get(t.site)
+        outcome: str
+        if email is None:
+            outcome = Drop.UNKNOWN_SITE
+        elif not t.tracked:
+            outcome = Drop.NO_CONSENT
+        else:
+            now = now or time.time()
+            reason = classify_click(ua=ua, head=head, honeypot=t.link == HONEYPOT,
+                                    seconds_since_sent=now - t.sent,
+                                    scanner_delay_s=email.scanner_delay_s)
+            since = self.bursts.click(t.message, t.link, now)
+            reclassify: int | None = None
+            if since is not None:
+                reason = reason or ClickReason.BURST
+            if reason in (ClickReason.BURST, ClickReason.HONEYPOT):
+                # The whole burst is the scanner's: earlier clicks of it become machine too.
+                reclassify = int(((since if since is not None else now) - email.burst_window_s)
+                                 * 1000)
+            outcome = await self._store(t, "click", t.link, "scanner" if reason else "human",
+                                        reason is not None, reason, now, reclassify)
+        self.counters.add(t.site, t.campaign, "click", outcome)
+        return ClickResult(dest, outcome)
+
+    # --- store --------------------------------------------------------------------------------
+    async def _store(self, t: OpenToken | ClickToken, kind: str, link: int | None, cls: str,
+                     machine: bool, reason: str | None, now: float,
+                     reclassify: int | None) -> str:
+        stored = await self.storage.append_engagement(Engagement(
+            site=t.site, campaign=t.campaign, message=t.message, recipient=t.recipient,
+            list=t.list, kind=kind, link=link, cls=str(cls), machine=machine,
+            reason=str(reason) if reason else None, ts=_ts(now), ts_ms=int(now * 1000),
+            blocked_by=(t.list, TRACKING, "#all"), reclassify_since_ms=reclassify))
+        return STORED if stored else Drop.SUPPRESSED
+
+
+__all__ = ["STORED", "ClickResult", "Counters", "Drop", "OpenClass", "Pipeline"]

@@ -1,0 +1,214 @@
+"""Thin HTTP layer of the e-mail side: parse the request, call the pipeline or the consents
+service, answer. The pixel always answers the same GIF; a bad click gets a 400 page, never a
+redirect; GET on unsubscribe or confirm links changes nothing."""
+
+from __future__ import annotations
+
+import base64
+from email.parser import BytesParser
+from email.policy import HTTP
+from typing import Any, Literal
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from cmp.adminkeys import check_admin_key
+from cmp.api.http import NO_STORE, bearer_token, client_ip, error, field_error, read_json
+from cmp.app_state import services
+from cmp.consent import FieldError
+from cmp.storage.base import StorageError
+from cmp.storage.writer import WriterClosed
+from pixel import pages
+from pixel.service import EmailService
+
+GIF = base64.b64decode("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
+assert len(GIF) == 43
+_PIXEL_HEADERS = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0",
+                  "Pragma": "no-cache", "Expires": "0"}
+_GIF_OK = Response(GIF, media_type="image/gif", headers=_PIXEL_HEADERS)
+_GIF_UNAVAILABLE = Response(GIF, status_code=503, media_type="image/gif",
+                            headers={**_PIXEL_HEADERS, "Retry-After": "1"})
+_PAGE_HEADERS = {**NO_STORE, "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex",
+                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                                            "form-action 'self'"}
+MAX_FORM = 16384
+
+
+def email_service(request: Request) -> EmailService:
+    svc: EmailService = request.app.state.email
+    return svc
+
+
+def _ua(request: Request) -> str | None:
+    return request.headers.get("user-agent")
+
+
+async def open_pixel(request: Request) -> Response:
+    # Same bytes whatever happened: nothing about consent or suppression leaks. Only a
+    # database that could not commit answers 503 (not acknowledged means not stored).
+    try:
+        await request.app.state.email.pipeline.open(
+            request.path_params["token"], ua=request.headers.get("user-agent"),
+            head=request.method == "HEAD")
+    except (StorageError, WriterClosed):
+        return _GIF_UNAVAILABLE
+    return _GIF_OK
+
+
+def _bad_link() -> HTMLResponse:
+    return HTMLResponse(pages.bad_link(), status_code=400, headers=_PAGE_HEADERS)
+
+
+async def click(request: Request) -> Response:
+    res = await email_service(request).pipeline.click(
+        request.path_params["token"], ua=_ua(request), head=request.method == "HEAD")
+    if res.destination is None:
+        return _bad_link()
+    return Response(status_code=302, headers={"Location": res.destination, **NO_STORE,
+                                              "Referrer-Policy": "no-referrer"})
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """Fields of a small urlencoded or multipart body (RFC 8058 allows both)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM):
+        raise FieldError("body", f"body larger than {MAX_FORM} bytes", 413)
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            raise FieldError("body", f"body larger than {MAX_FORM} bytes", 413)
+    ctype = request.headers.get("content-type", "")
+    if ctype.split(";")[0].strip().lower() == "multipart/form-data":
+        msg = BytesParser(policy=HTTP).parsebytes(
+            b"Content-Type: " + ctype.encode("latin-1") + b"\r\n\r\n" + body)
+        out: dict[str, str] = {}
+        if msg.is_multipart():
+            for part in msg.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                if isinstance(name, str):
+                    payload = part.get_payload(decode=True)
+                    out[name] = (payload if isinstance(payload, bytes) else b"").decode(
+                        "utf-8", "replace").strip()
+        return out
+    text = body.decode("utf-8", "replace").strip()
+    return {k: v[0].strip() for k, v in parse_qs(text, keep_blank_values=True).items()}
+
+
+async def unsubscribe(request: Request) -> Response:
+    email = email_service(request)
+    token = request.path_params["token"]
+    try:
+        t = email.consents.unsub(token)
+    except FieldError:
+        return _bad_link()
+    site, cfg = email.consents.site(t.site)
+    lst = cfg.lists.get(t.list)
+    list_title = lst.title.get(site.lang_default, t.list) if lst else t.list
+    if request.method != "POST":  # GET/HEAD: a page, never a change (scanners follow GETs)
+        return HTMLResponse(pages.unsubscribe_form(site.name, list_title, request.url.path),
+                            headers=_PAGE_HEADERS)
+    try:
+        form = await _form(request)
+    except FieldError as exc:
+        return field_error(exc)
+    scope: Literal["list", "all"] = "list"
+    tracking_off = False
+    if form.get("List-Unsubscribe", "").lower() == "one-click":
+        method = "one_click"
+    elif form.get("preferences"):
+        method = "preference_centre"
+        scope = "all" if form.get("scope") == "all" else "list"
+        tracking_off = form.get("tracking") == "off"
+    else:
+        return HTMLResponse(pages.page("Nothing changed", "<h1>Nothing changed</h1><p>The "
+                                       "request did not say what to change.</p>"),
+                            status_code=400, headers=_PAGE_HEADERS)
+    res = await email.consents.unsubscribe(
+        t, scope=scope, tracking_off=tracking_off, method=method,
+        ip=client_ip(request, services(request).settings), ua=_ua(request))
+    what = "any of its lists" if scope == "all" else list_title
+    return HTMLResponse(pages.unsubscribed(site.name, what, res.already), headers=_PAGE_HEADERS)
+
+
+async def confirm(request: Request) -> Response:
+    email = email_service(request)
+    token = request.path_params["token"]
+    try:
+        if request.method == "POST":  # only the button confirms: scanners follow GETs
+            await email.consents.confirm(
+                token, ip=client_ip(request, services(request).settings), ua=_ua(request))
+        site, cfg, req, done = await email.consents.signup_info(token)
+    except FieldError as exc:
+        if exc.status == 410:
+            return HTMLResponse(pages.page("Link expired", "<h1>This link has expired</h1>"
+                                           "<p>Please sign up again.</p>"), status_code=410,
+                                headers=_PAGE_HEADERS)
+        return _bad_link()
+    titles = [cfg.lists[lid].title.get(req["language"], lid) for lid in req["lists"]
+              if lid in cfg.lists]
+    return HTMLResponse(pages.confirm_form(site.name, titles, request.url.path, done),
+                        headers=_PAGE_HEADERS)
+
+
+def _admin(request: Request) -> Response | None:
+    svc = services(request)
+    site_id = request.path_params["site"]
+    if site_id not in svc.config.sites or not check_admin_key(bearer_token(request),
+                                                              svc.admin_hashes(site_id)):
+        return error(401, "authorization", "a valid admin key for this site is required")
+    return None
+
+
+async def signup(request: Request) -> Response:
+    """Create a pending double opt-in signup; the site's backend mails the confirm link."""
+    refused = _admin(request)
+    if refused:
+        return refused
+    from pixel.recipients import parse_signup
+
+    svc = services(request)
+    try:
+        body = parse_signup(await read_json(request, svc.settings.max_body_bytes))
+        p = await email_service(request).consents.signup(request.path_params["site"], body)
+    except FieldError as exc:
+        return field_error(exc)
+    return JSONResponse({"status": "pending", "recipient": p.recipient, "signup_id": p.signup_id,
+                         "confirm_url": p.confirm_url, "expires": p.expires},
+                        status_code=202, headers=NO_STORE)
+
+
+async def campaign_stats(request: Request) -> Response:
+    refused = _admin(request)
+    if refused:
+        return refused
+    site_id, campaign = request.path_params["site"], request.path_params["campaign"]
+    email = email_service(request)
+    rows = await services(request).storage.email_counts(site_id, campaign)
+    out: dict[str, Any] = {"site": site_id, "campaign": campaign}
+    for kind in ("open", "click", "unsubscribe"):
+        by_class: dict[str, int] = {}
+        human = machine = 0
+        for k, cls, is_machine, n in rows:
+            if k != kind:
+                continue
+            by_class[cls] = by_class.get(cls, 0) + n
+            if is_machine:
+                machine += n
+            else:
+                human += n
+        out[kind + "s"] = {"human": human, "machine": machine, "by_class": by_class}
+    out["outcomes_this_process"] = email.pipeline.counters.for_campaign(site_id, campaign)
+    return JSONResponse(out, headers=NO_STORE)
+
+
+routes = [
+    Route("/e/o/{token}.gif", open_pixel, methods=["GET"]),
+    Route("/e/c/{token}", click, methods=["GET"]),
+    Route("/e/u/{token}", unsubscribe, methods=["GET", "POST"]),
+    Route("/e/s/{token}", confirm, methods=["GET", "POST"]),
+    Route("/v1/sites/{site}/email/signup", signup, methods=["POST"]),
+    Route("/v1/sites/{site}/email/campaigns/{campaign}", campaign_stats, methods=["GET"]),
+]
