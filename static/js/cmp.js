@@ -419,7 +419,7 @@
       ui.dialog.remove();
       ui.dialog = null;
       d.documentElement.classList.remove("cmp-lock");
-      var back = ui.banner || (ui.back && ui.back.isConnected ? ui.back : ui.fab);
+      var back = ui.back && ui.back.isConnected && ui.back != d.body ? ui.back : ui.banner || ui.fab;
       if (back) back.focus();
     },
     trap: function (e) {
