@@ -381,3 +381,24 @@ def test_js_api_and_events(demo_server: Server, new_page) -> None:
     assert seen.count("cb") == 2 and seen.count("consent") == 3
     page.evaluate("Consentry.withdraw()")
     assert not consent(page)["purposes"]["analytics"]
+
+
+def test_a_revision_bump_asks_again(demo_server: Server, new_page) -> None:
+    import json
+
+    page, _ = new_page()
+    open_banner(page, demo_server)
+    page.evaluate("Consentry.acceptAll()")
+
+    def bump(route) -> None:  # the site published revision 2 since this visitor chose
+        resp = route.fetch()
+        body = resp.json()
+        assert body["consent"]["revision"] == 1
+        body["revision"] = 2
+        route.fulfill(response=resp, body=json.dumps(body))
+
+    page.route("**/v1/sites/demo/config*", bump)
+    page.reload()
+    expect(page.locator(".cmp-banner")).to_be_visible()
+    assert page.evaluate("Consentry.getConsent()") is None
+    assert not page.evaluate("(window.demoRan || []).some(r => r.sdk === 'sensors_data')")
