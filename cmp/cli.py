@@ -261,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("purge", help="expire lapsed consents, anonymise events past retention")
     with_config(s)
     s.set_defaults(func=cmd_purge)
+
+    from pixel.cli import add_email_parser  # e-mail subcommands live with the e-mail code
+
+    add_email_parser(sub, with_config, _with_services)
     return p
 
 

@@ -77,7 +77,9 @@ class Prepared:
         msg.set_content(text or f"View this message in an HTML mail client.\n\n"
                                 f"Unsubscribe: {self.unsubscribe_url}\n")
         msg.add_alternative(self.html, subtype="html")
-        raw = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+        # Long URIs are single tokens: keep each header on one line (up to RFC 5322's 998
+        # octets) rather than folding right after the colon, which trips some receivers.
+        raw = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n", max_line_length=998))
         if dkim_key is None:
             return raw
         import dkim  # dkimpy; only needed when signing

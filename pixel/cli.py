@@ -1,0 +1,137 @@
+"""`consentry email prepare` and `consentry email import` (wired into cmp.cli)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from cmp.consent import FieldError
+from cmp.ledger import iso, utc_now
+from pixel.recipients import AddressError
+
+Runner = Callable[[argparse.Namespace, Callable[[Any], Awaitable[int]]], int]
+
+TRUE = {"1", "true", "yes", "y", "on"}
+FALSE = {"0", "false", "no", "n", "off", ""}
+
+
+def cmd_prepare(args: argparse.Namespace, with_services: Runner) -> int:
+    from pixel.prepare import DkimKey
+    from pixel.service import EmailService
+
+    html = Path(args.html).read_text("utf-8")
+    key = None
+    if args.dkim_key:
+        if not (args.dkim_selector and args.dkim_domain):
+            print("--dkim-key needs --dkim-selector and --dkim-domain", file=sys.stderr)
+            return 2
+        key = DkimKey(args.dkim_selector, args.dkim_domain, Path(args.dkim_key).read_bytes())
+
+    async def work(svc: Any) -> int:
+        email = EmailService.build(svc)
+        try:
+            prep = await email.preparer.prepare(args.site, campaign=args.campaign,
+                                                list_id=args.list, to=args.to, html_body=html)
+            _, cfg = email.consents.site(args.site)
+        except FieldError as exc:
+            print(f"{exc.field}: {exc.message}", file=sys.stderr)
+            return 1
+        raw = prep.message(to=args.to, sender=args.sender or cfg.sender, subject=args.subject,
+                           dkim_key=key)
+        if args.out:
+            Path(args.out).write_bytes(raw)
+            print(f"wrote {args.out} (recipient {prep.recipient}, tracked={prep.tracked}, "
+                  f"{prep.links} link(s) rewritten)", file=sys.stderr)
+        else:
+            sys.stdout.buffer.write(raw)
+        return 0
+
+    return with_services(args, work)
+
+
+def cmd_import(args: argparse.Namespace, with_services: Runner) -> int:
+    """Columns: email, lists (';'-separated), tracking, country, language, consented_at, source."""
+    from pixel.service import EmailService
+
+    data = Path(args.file).read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    rows = list(csv.DictReader(data.decode("utf-8-sig").splitlines()))
+
+    async def work(svc: Any) -> int:
+        email = EmailService.build(svc)
+        recorded = unchanged = 0
+        problems: list[str] = []
+        for n, row in enumerate(rows, start=2):  # line 1 is the header
+            where = f"{args.file}:{n}"
+            address = (row.get("email") or "").strip()
+            lists = [x.strip() for x in (row.get("lists") or args.list or "").split(";") if x.strip()]
+            tracking_raw = (row.get("tracking") or "").strip().lower()
+            if tracking_raw not in TRUE | FALSE:
+                problems.append(f"{where}: tracking: {tracking_raw!r} is not yes/no")
+                continue
+            tracking = None if tracking_raw == "" else tracking_raw in TRUE
+            if not lists:
+                problems.append(f"{where}: lists: empty")
+                continue
+            try:
+                ev = await email.consents.import_consent(
+                    args.site, address, lists, tracking=tracking,
+                    country=(row.get("country") or "").strip().upper() or None,
+                    language=(row.get("language") or "").strip() or None,
+                    evidence={"consented_at": (row.get("consented_at") or "").strip() or None,
+                              "source": (row.get("source") or args.source or "").strip() or None,
+                              "file_sha256": digest, "line": n, "imported_at": iso(utc_now())})
+            except AddressError as exc:
+                problems.append(f"{where}: email: {exc}")
+                continue
+            except FieldError as exc:
+                problems.append(f"{where}: {exc.field}: {exc.message}")
+                if exc.field == "site":
+                    break
+                continue
+            if ev is None:
+                unchanged += 1
+            else:
+                recorded += 1
+        for p in problems:
+            print(p, file=sys.stderr)
+        print(f"{recorded} consent event(s) recorded, {unchanged} unchanged, "
+              f"{len(problems)} row(s) refused")
+        return 1 if problems else 0
+
+    return with_services(args, work)
+
+
+def add_email_parser(sub: Any, with_config: Callable[[argparse.ArgumentParser], None],
+                     with_services: Runner) -> None:
+    s = sub.add_parser("email", help="e-mail: prepare tracked messages, import consents")
+    esub = s.add_subparsers(dest="email_command", required=True)
+
+    p = esub.add_parser("prepare", help="turn an HTML e-mail into the tracked one plus headers")
+    with_config(p)
+    p.add_argument("--site", required=True)
+    p.add_argument("--campaign", required=True)
+    p.add_argument("--list", required=True, help="the marketing list this mail is for")
+    p.add_argument("--to", required=True, help="recipient address (hashed, never stored)")
+    p.add_argument("--subject", required=True)
+    p.add_argument("--html", required=True, help="HTML body file")
+    p.add_argument("--sender", help="From: (default: the site's email.sender)")
+    p.add_argument("--out", help="write the message here (default: standard output)")
+    p.add_argument("--dkim-key", help="PEM private key: sign with DKIM (h= covers "
+                   "List-Unsubscribe and List-Unsubscribe-Post)")
+    p.add_argument("--dkim-selector")
+    p.add_argument("--dkim-domain")
+    p.set_defaults(func=lambda a: cmd_prepare(a, with_services))
+
+    i = esub.add_parser("import", help="record consents collected elsewhere, from a CSV file")
+    with_config(i)
+    i.add_argument("--site", required=True)
+    i.add_argument("--list", help="list for rows without a lists column")
+    i.add_argument("--source", help="where the consents were collected (evidence)")
+    i.add_argument("file", help="CSV: email, lists, tracking, country, language, consented_at, source")
+    i.set_defaults(func=lambda a: cmd_import(a, with_services))
