@@ -79,6 +79,11 @@ class NewEvent:
     def personal_digest(self) -> str:
         return hashlib.sha256(canonical_json(self.personal)).hexdigest()
 
+    def serialised(self) -> tuple[bytes, bytes, str]:
+        """(payload JSON, personal JSON, personal digest), each computed once."""
+        personal = canonical_json(self.personal)
+        return canonical_json(self.payload), personal, hashlib.sha256(personal).hexdigest()
+
 
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
@@ -93,6 +98,9 @@ class StoredEvent:
     personal_digest: str
     prev_hash: str
     hash: str
+    # Serialised forms the writer computed for the hash, reused for the row (not compared).
+    payload_json: bytes | None = field(default=None, compare=False, repr=False)
+    personal_json: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def choices(self) -> Choices | None:
@@ -116,8 +124,19 @@ class StoredEvent:
 
 def link_hash(site: str, seq: int, event_id: str, kind: str, ts: str, payload: dict[str, Any],
               personal_digest: str, prev_hash: str) -> str:
-    material = [site, seq, event_id, kind, ts, payload, personal_digest, prev_hash]
-    return hashlib.sha256(canonical_json(material)).hexdigest()
+    return link_hash_json(site, seq, event_id, kind, ts, canonical_json(payload),
+                          personal_digest, prev_hash)
+
+
+def link_hash_json(site: str, seq: int, event_id: str, kind: str, ts: str, payload_json: bytes,
+                   personal_digest: str, prev_hash: str) -> str:
+    """sha256 of canonical_json([site, seq, event_id, kind, ts, payload, digest, prev]).
+
+    Built by concatenation (identical bytes: canonical JSON of a list is its items' canonical
+    JSON joined by commas) so the writer serialises each payload once for hash and row."""
+    head = canonical_json([site, seq, event_id, kind, ts])[:-1]
+    tail = canonical_json([personal_digest, prev_hash])[1:]
+    return hashlib.sha256(head + b"," + payload_json + b"," + tail).hexdigest()
 
 
 def chain(events: Iterable[NewEvent], heads: dict[str, tuple[int, str]]) -> list[StoredEvent]:
@@ -126,11 +145,11 @@ def chain(events: Iterable[NewEvent], heads: dict[str, tuple[int, str]]) -> list
     for ev in events:
         seq, prev = heads.get(ev.site, (0, GENESIS))
         seq += 1
-        digest = ev.personal_digest
-        h = link_hash(ev.site, seq, ev.event_id, str(ev.kind), ev.ts, ev.payload, digest, prev)
+        payload_json, personal_json, digest = ev.serialised()
+        h = link_hash_json(ev.site, seq, ev.event_id, str(ev.kind), ev.ts, payload_json, digest, prev)
         heads[ev.site] = (seq, h)
         out.append(StoredEvent(ev.site, seq, ev.event_id, ev.subject, str(ev.kind), ev.ts,
-                               ev.payload, ev.personal, digest, prev, h))
+                               ev.payload, ev.personal, digest, prev, h, payload_json, personal_json))
     return out
 
 

@@ -50,6 +50,7 @@ class PolicyEngine:
         self.settings = settings
         self.lookup = lookup if lookup is not None else CountryLookup(settings.geoip_database)
         self._regimes = config.all_regimes  # the property builds a new dict on every access
+        self._defaults: dict[tuple[str, str, bool], Choices] = {}
 
     def close(self) -> None:
         self.lookup.close()
@@ -107,8 +108,16 @@ class PolicyEngine:
             subdivision=subdivision,
             gpc=visitor.gpc,
             language=self.language_for(site, visitor.accept_language, lang_override),
-            defaults=self.defaults(site, regime, visitor.gpc),
+            defaults=self._cached_defaults(site_id, site, regime_id, visitor.gpc),
         )
+
+    def _cached_defaults(self, site_id: str, site: SiteConfig, regime_id: str, gpc: bool) -> Choices:
+        # The config is frozen, so defaults depend only on (site, regime, gpc): compute once.
+        key = (site_id, regime_id, gpc)
+        hit = self._defaults.get(key)
+        if hit is None:
+            hit = self._defaults[key] = self.defaults(site, self._regimes[regime_id], gpc)
+        return hit
 
     def defaults(self, site: SiteConfig, regime: RegimeDef, gpc: bool) -> Choices:
         """Choices before any action.

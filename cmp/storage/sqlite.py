@@ -91,6 +91,7 @@ class SQLiteStorage:
         self.synchronous = synchronous
         self._w: aiosqlite.Connection | None = None
         self._r: aiosqlite.Connection | None = None
+        self._db: sqlite3.Connection | None = None  # stdlib write connection (group commit)
         self._lock = asyncio.Lock()  # one transaction at a time on the writer connection
         self.writer: GroupCommitWriter[NewEvent, StoredEvent] = GroupCommitWriter(
             self._write_batch, max_batch=batch_max)
@@ -109,6 +110,10 @@ class SQLiteStorage:
         try:
             await self._migrate(self._w)
             self._r = await self._connect()
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            for pragma in ("busy_timeout = 30000", "journal_mode = WAL",
+                           f"synchronous = {self.synchronous}", "foreign_keys = ON"):
+                self._db.execute(f"PRAGMA {pragma}")
         except BaseException:
             await self._w.close()  # aiosqlite's thread would keep the process alive
             self._w = None
@@ -139,7 +144,9 @@ class SQLiteStorage:
         for conn in (self._w, self._r):
             if conn is not None:
                 await conn.close()
-        self._w = self._r = None
+        if self._db is not None:
+            self._db.close()
+        self._w = self._r = self._db = None
 
     @property
     def _wconn(self) -> aiosqlite.Connection:
@@ -156,20 +163,23 @@ class SQLiteStorage:
     async def append(self, event: NewEvent) -> StoredEvent:
         return await self.writer.submit(event)
 
-    async def _in_writer_thread(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `fn(conn)` as ONE job on the writer connection's thread, under the write lock.
+    async def _in_write_txn(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn(db)` on the event loop's thread with the stdlib write connection.
 
-        Each aiosqlite call is a thread hop whose completion waits a full turn of a busy event
-        loop; a batch of ~8 calls took ~20 ms under load (1.6k consents/s) against ~2 ms alone.
-        One hop per transaction removes that. aiosqlite has no public "run this callable on
-        your thread", so this uses its `_execute` (pinned in pyproject)."""
-        conn = self._wconn
+        Measured (PERF-NOTES, and again here): through aiosqlite a batch makes ~8 thread hops,
+        and its thread re-acquires the GIL for every row stepped, each time waiting out a
+        busy loop's switch interval: 1.6-2.6k consents/s. Run here, a 64-row batch blocks the
+        loop ~2 ms including the fsync of synchronous=FULL. `_lock` keeps this and any
+        aiosqlite write on `_w` from interleaving inside one process; other processes wait
+        on SQLite's own lock (busy_timeout)."""
+        if self._db is None:
+            raise StorageError("storage is not open")
         async with self._lock:
-            return await conn._execute(fn, conn._conn)  # type: ignore[no-any-return]
+            return fn(self._db)
 
     async def _write_batch(self, events: list[NewEvent]) -> list[StoredEvent]:
         try:
-            return await self._in_writer_thread(lambda db: _write_events(db, events))
+            return await self._in_write_txn(lambda db: _write_events(db, events))
         except sqlite3.Error as exc:
             raise StorageError(f"write failed: {exc}") from exc
 
@@ -282,61 +292,65 @@ class SQLiteStorage:
             await w.close()
 
     async def _write_engagement(self, items: list[Engagement]) -> list[bool]:
-        conn = self._wconn
-        async with self._lock:
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                blocked: dict[tuple[str, str], set[str]] = {}
-                checked = {(e.site, e.recipient) for e in items if e.blocked_by}
-                by_site: dict[str, list[str]] = {}
-                for site, rcpt in checked:
-                    by_site.setdefault(site, []).append(rcpt)
-                for site, rcpts in by_site.items():
-                    for i in range(0, len(rcpts), 500):
-                        part = rcpts[i:i + 500]
-                        async with conn.execute(
+        # One job per batch on the foundation's write path (whichever helper it offers),
+        # never a thread hop per statement.
+        run = getattr(self, "_in_write_txn", None) or getattr(self, "_in_writer_thread", None)
+        try:
+            result: list[bool] = await run(lambda db: self._engagement_txn(db, items))
+        except sqlite3.Error as exc:
+            raise StorageError(f"write failed: {exc}") from exc
+        return result
+
+    @staticmethod
+    def _engagement_txn(db: sqlite3.Connection, items: list[Engagement]) -> list[bool]:
+        """Suppression check and inserts in one transaction: nothing is stored for a recipient
+        suppressed before this commit, whichever worker wrote the suppression."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            blocked: dict[tuple[str, str], set[str]] = {}
+            by_site: dict[str, list[str]] = {}
+            for site, rcpt in {(e.site, e.recipient) for e in items if e.blocked_by}:
+                by_site.setdefault(site, []).append(rcpt)
+            for site, rcpts in by_site.items():
+                for i in range(0, len(rcpts), 500):
+                    part = rcpts[i:i + 500]
+                    for rcpt, scope in db.execute(
                             "SELECT recipient, scope FROM email_suppressions WHERE site = ? "
-                            f"AND recipient IN ({','.join('?' * len(part))})",
-                            (site, *part)) as cur:
-                            for rcpt, scope in await cur.fetchall():
-                                blocked.setdefault((site, rcpt), set()).add(scope)
-                rows, out, suppress, reclassify = [], [], [], []
-                for e in items:
-                    scopes = blocked.get((e.site, e.recipient))
-                    if scopes and not scopes.isdisjoint(e.blocked_by):
-                        out.append(False)
-                        continue
-                    out.append(True)
-                    rows.append((e.site, e.campaign, e.message, e.recipient, e.list, e.kind,
-                                 e.link, e.cls, int(e.machine), e.reason, e.ts, e.ts_ms))
-                    if e.suppress:
-                        blocked.setdefault((e.site, e.recipient), set()).update(e.suppress)
-                        suppress += [(e.site, e.recipient, s, e.kind, e.ts) for s in e.suppress]
-                    if e.reclassify_since_ms is not None:
-                        reclassify.append((e.reason, e.site, e.message, e.reclassify_since_ms))
-                if rows:
-                    await conn.executemany(
-                        "INSERT INTO email_engagement (site, campaign, message, recipient, list, "
-                        "kind, link, class, machine, reason, ts, ts_ms) "
-                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-                if suppress:
-                    await conn.executemany(
-                        "INSERT OR IGNORE INTO email_suppressions (site, recipient, scope, reason, ts) "
-                        "VALUES (?,?,?,?,?)", suppress)
-                if reclassify:
-                    await conn.executemany(
-                        "UPDATE email_engagement SET class = 'scanner', machine = 1, "
-                        "reason = COALESCE(reason, ?) WHERE site = ? AND message = ? "
-                        "AND kind = 'click' AND ts_ms >= ? AND machine = 0", reclassify)
-                await conn.execute("COMMIT")
-            except BaseException as exc:
-                try:
-                    await conn.execute("ROLLBACK")
-                except Exception:
-                    pass
-                if isinstance(exc, Exception):
-                    raise StorageError(f"write failed: {exc}") from exc
-                raise
+                            f"AND recipient IN ({','.join('?' * len(part))})", (site, *part)):
+                        blocked.setdefault((site, rcpt), set()).add(scope)
+            rows, out, suppress, reclassify = [], [], [], []
+            for e in items:
+                scopes = blocked.get((e.site, e.recipient))
+                if scopes and not scopes.isdisjoint(e.blocked_by):
+                    out.append(False)
+                    continue
+                out.append(True)
+                rows.append((e.site, e.campaign, e.message, e.recipient, e.list, e.kind,
+                             e.link, e.cls, int(e.machine), e.reason, e.ts, e.ts_ms))
+                if e.suppress:
+                    blocked.setdefault((e.site, e.recipient), set()).update(e.suppress)
+                    suppress += [(e.site, e.recipient, s, e.kind, e.ts) for s in e.suppress]
+                if e.reclassify_since_ms is not None:
+                    reclassify.append((e.reason, e.site, e.message, e.reclassify_since_ms))
+            if rows:
+                db.executemany(
+                    "INSERT INTO email_engagement (site, campaign, message, recipient, list, "
+                    "kind, link, class, machine, reason, ts, ts_ms) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            if suppress:
+                db.executemany(
+                    "INSERT OR IGNORE INTO email_suppressions (site, recipient, scope, reason, ts) "
+                    "VALUES (?,?,?,?,?)", suppress)
+            if reclassify:
+                db.executemany(
+                    "UPDATE email_engagement SET class = 'scanner', machine = 1, "
+                    "reason = COALESCE(reason, ?) WHERE site = ? AND message = ? "
+                    "AND kind = 'click' AND ts_ms >= ? AND machine = 0", reclassify)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
         return out
 
     async def email_suppressions(self, site: str, recipient: str) -> set[str]:
