@@ -64,6 +64,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "CONSENTRY_PUBLIC_URL": base,
         "CONSENTRY_DEMO": "1",
         "CONSENTRY_DEMO_ADMIN_HASH": key_hash,
+        "CONSENTRY_DEMO_ORIGINS": " ".join([base, base.replace("127.0.0.1", "localhost"),
+                                            *args.origin]),
     })
     print(f"""Consentry demo (site "demo", data in {data})
   demo page       {base}/
@@ -232,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--dir", default="consentry-demo", help="where the demo keeps its data")
+    s.add_argument("--origin", action="append", default=[],
+                   help="another origin to trust, e.g. when reaching the demo by a host name")
     s.set_defaults(func=cmd_demo)
 
     s = sub.add_parser("check", help="validate and lint a config; exit 1 on problems")

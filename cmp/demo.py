@@ -18,7 +18,6 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import BaseRoute, Route
 
 from cmp.api.assets import version
-from cmp.app_state import services
 
 STATIC = Path(__file__).parent / "data" / "demo_static"
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -92,17 +91,7 @@ def _language(request: Request) -> str:
     return "zh-CN" if first.startswith("zh") else "en"
 
 
-def _trust_own_origin(request: Request) -> None:
-    # The demo serves the customer's page from Consentry itself on whatever port it was given;
-    # the site's origins list only names :8000, and the API refuses any other Origin.
-    origin = f"{request.url.scheme}://{request.url.netloc}"
-    origins = services(request).config.sites["demo"].origins
-    if origin not in origins:
-        origins.append(origin)
-
-
 def _page(request: Request, nonce: str | None) -> str:
-    _trust_own_origin(request)
     lang = _language(request)
     t = {k: html.escape(v) for k, v in TEXT[lang].items()}
     return PAGE.format(lang=lang, version=version(), nonce=f' nonce="{nonce}"' if nonce else "", **t)

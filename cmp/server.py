@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 
 from cmp.app import create_app
 from cmp.app_state import Services
-from cmp.config import load_config
+from cmp.config import Config, load_config
 from cmp.settings import Settings
 
 
@@ -20,6 +20,11 @@ def app_from_env() -> Starlette:
     demo_hash = os.environ.get("CONSENTRY_DEMO_ADMIN_HASH")
     if demo_hash:
         extra = {site: [demo_hash] for site in config.sites}
+    demo_origins = os.environ.get("CONSENTRY_DEMO_ORIGINS")
+    if demo_origins:
+        # The demo serves the customer's page from Consentry itself on whatever port it was
+        # given: trust that origin (and any given with --origin) for the demo config's sites.
+        config = with_extra_origins(config, demo_origins.split())
     svc = Services.build(config, settings, extra_admin_hashes=extra)
     routes = []
     if os.environ.get("CONSENTRY_DEMO") == "1":
@@ -27,3 +32,9 @@ def app_from_env() -> Starlette:
 
         routes = demo_routes()
     return create_app(svc, extra_routes=routes)
+
+
+def with_extra_origins(config: Config, origins: list[str]) -> Config:
+    sites = {sid: site.model_copy(update={"origins": list(dict.fromkeys([*site.origins, *origins]))})
+             for sid, site in config.sites.items()}
+    return config.model_copy(update={"sites": sites})

@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from starlette.requests import Request
@@ -22,8 +23,14 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 def static_dir() -> Path:
+    """static/js of a checkout, else the `consentry_static` package of an installed wheel."""
     env = os.environ.get("CONSENTRY_STATIC_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "static" / "js"
+    if env:
+        return Path(env)
+    checkout = Path(__file__).resolve().parents[2] / "static" / "js"
+    if checkout.is_dir():
+        return checkout
+    return Path(str(resources.files("consentry_static")))
 
 
 @dataclass(frozen=True, slots=True)

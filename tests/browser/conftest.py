@@ -98,7 +98,9 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`consentry demo` exactly as a person runs it (plus a trusted country header)."""
     tmp = tmp_path_factory.mktemp("demo")
     port = free_port()
-    proc = _start([sys.executable, "-m", "cmp.cli", "demo", "--port", str(port), "--dir", str(tmp)],
+    # The parent-domain cleanup test reaches the demo as www.tuiqiqi.test (host-resolver rule).
+    proc = _start([sys.executable, "-m", "cmp.cli", "demo", "--port", str(port), "--dir", str(tmp),
+                   "--origin", f"http://www.tuiqiqi.test:{port}"],
                   {"CONSENTRY_COUNTRY_HEADER": "X-Country"}, port, tmp)
     yield Server(f"http://127.0.0.1:{port}", tmp / "consentry.db", proc, tmp / "server.log")
     _stop(proc)

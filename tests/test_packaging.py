@@ -1,0 +1,30 @@
+"""The wheel carries every module, the banner and the data files a fresh install needs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_python_package_is_listed() -> None:
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts)
+             for top in ("cmp", "pixel", "dashboards") for p in (ROOT / top).rglob("__init__.py")}
+    assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
+
+
+def test_wheel_holds_banner_data_and_migrations(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                    "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+    wheel = next(tmp_path.glob("consentry-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for needed in ("consentry_static/cmp.js", "consentry_static/cmp.css", "cmp/data/demo.toml",
+                   "cmp/data/starter.toml", "cmp/storage/migrations/sqlite/0001_ledger.sql",
+                   "cmp/cli.py", "pixel/__init__.py"):
+        assert needed in names, needed
+    assert any(n.startswith("cmp/data/demo_static/") for n in names)
