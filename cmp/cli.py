@@ -37,7 +37,9 @@ def _run_uvicorn(host: str, port: int, workers: int) -> None:
     # Workers re-create the app from the environment (cmp.server), so config and secrets are
     # shared by file/environment, never by memory.
     uvicorn.run("cmp.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-                loop="uvloop", http="httptools", access_log=False, log_level="warning")
+                loop="uvloop", http="httptools", access_log=False, log_level="warning",
+                # Client IPs come from the `client_ip_header` setting, not uvicorn's guess.
+                proxy_headers=False)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

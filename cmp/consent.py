@@ -136,6 +136,19 @@ class ConsentService:
         self.policy = policy
         self.tokens = tokens
         self.keyring = keyring
+        self._bulk: dict[tuple[str, str, str, bool], Choices] = {}
+
+    def _choices(self, site_id: str, site: SiteConfig, decision: Decision,
+                  body: ConsentIn) -> Choices:
+        # "Accept all" / "Reject all" without item-level answers resolve the same way for every
+        # visitor of a (site, regime, GPC): most consents are one of these, so resolve once.
+        if body.action == "custom" or body.purposes or body.vendors or body.separate:
+            return resolve_choices(site, decision, body)
+        key = (site_id, body.action, decision.regime, decision.gpc or body.gpc)
+        hit = self._bulk.get(key)
+        if hit is None:
+            hit = self._bulk[key] = resolve_choices(site, decision, body)
+        return hit
 
     def site(self, site_id: str) -> SiteConfig:
         site = self.config.sites.get(site_id)
@@ -158,7 +171,7 @@ class ConsentService:
         if body.language is not None and body.language not in site.languages:
             raise FieldError("language", f"{body.language!r} is not one of {site.languages}")
         decision = self.policy.decide(site_id, visitor, body.language)
-        choices = resolve_choices(site, decision, body)
+        choices = self._choices(site_id, site, decision, body)
         previous = self.state_from_token(site_id, token)
         subject = previous.subject if previous else "c_" + secrets.token_urlsafe(16)
         kind = EventKind.UPDATE if previous else EventKind.GRANT
