@@ -15,6 +15,8 @@ from cmp.api.cors import SiteCORS
 from cmp.app_state import Services
 from cmp.storage.base import StorageError
 from cmp.storage.writer import WriterClosed
+from pixel.beacon_routes import build_pipeline
+from pixel.beacon_routes import routes as beacon_routes
 from pixel.routes import routes as email_routes
 from pixel.service import EmailService
 
@@ -27,6 +29,7 @@ def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None) -> St
             yield
         finally:
             await svc.storage.close_engagement()  # e-mail engagement rows flush first
+            await svc.storage.close_beacon()
             await svc.storage.close()
             svc.policy.close()
 
@@ -43,14 +46,15 @@ def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None) -> St
 
     app = Starlette(
         # E-mail routes first: the open pixel is the hot path.
-        routes=[*email_routes, *consent.routes, *admin.routes, *meta.routes, *assets.asset_routes(),
-                *(extra_routes or [])],
+        routes=[*email_routes, *beacon_routes, *consent.routes, *admin.routes, *meta.routes,
+                *assets.asset_routes(), *(extra_routes or [])],
         lifespan=lifespan,
         exception_handlers={StorageError: storage_down, WriterClosed: storage_down,
                             404: not_found, 405: method_not_allowed},
     )
     app.state.services = svc
     app.state.email = EmailService.build(svc)
+    app.state.beacon = build_pipeline(svc)
     app.add_middleware(SiteCORS, config=lambda: svc.config)
     return app
 

@@ -216,6 +216,71 @@ class EmailConfig(_Strict):
         return v
 
 
+# Attributes a catalog tag may carry onto its <script>: no event handlers, nothing that
+# changes what runs (src, type) or who vouches for it (nonce).
+TAG_ATTRIBUTES = frozenset({"async", "defer", "crossorigin", "integrity", "referrerpolicy", "id",
+                            "charset", "nomodule"})
+_TAG_SRC_RE = re.compile(r"^(https?://[A-Za-z0-9.\-]+(:\d{1,5})?(/[^\s\"'<>]*)?|/(?!/)[^\s\"'<>]*)$")
+
+
+class Tag(_Strict):
+    """A third-party SDK tag the tag gate hands to the banner when its consent allows.
+
+    Either `src` (a script URL: https, http or root-relative) or `inline` (a bootstrap snippet).
+    The gate lists allowed tags by `order`, then by declaration order."""
+
+    vendor: Ident
+    src: str | None = None
+    inline: str | None = None
+    order: int = 0
+    attributes: dict[str, str] = {}
+    # Purposes the tag needs (default: all of its vendor's purposes).
+    purposes: list[str] = []
+    # PIPL separate-consent items the tag also needs (e.g. a cross-border transfer).
+    separate: list[str] = []
+    # Consent Mode v2 types the tag reads (informational, linted against consent_mode.mapping).
+    consent_mode: list[str] = []
+
+    @field_validator("src")
+    @classmethod
+    def _src(cls, v: str | None) -> str | None:
+        if v is not None and not _TAG_SRC_RE.match(v):
+            raise ValueError("must be an http(s) URL or a path starting with a single /")
+        return v
+
+    @field_validator("attributes")
+    @classmethod
+    def _attributes(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if name not in TAG_ATTRIBUTES and not re.match(r"^data-[a-z0-9][a-z0-9-]*$", name):
+                raise ValueError(f"{name!r} is not allowed (use one of "
+                                 f"{', '.join(sorted(TAG_ATTRIBUTES))} or data-*)")
+        return v
+
+    @field_validator("consent_mode")
+    @classmethod
+    def _gcm(cls, v: list[str]) -> list[str]:
+        for t in v:
+            if t not in GCM_TYPES:
+                raise ValueError(f"{t!r} is not a Consent Mode type")
+        return v
+
+    @model_validator(mode="after")
+    def _one_body(self) -> Tag:
+        if (self.src is None) == (self.inline is None):
+            raise ValueError("give exactly one of src or inline")
+        return self
+
+
+class BeaconConfig(_Strict):
+    """The web beacon (POST /b): which consent lets page events be logged, and their limits."""
+
+    purpose: Ident = "analytics"
+    vendor: Ident | None = None  # also require this vendor's consent (the site's analytics)
+    max_props: Annotated[int, Field(ge=0, le=50)] = 20
+    keep_query: bool = False  # store page URLs with their query string (may hold personal data)
+
+
 class SiteConfig(_Strict):
     name: str
     origins: list[str] = []
@@ -232,6 +297,8 @@ class SiteConfig(_Strict):
     regions: Regions = Regions()
     consent_mode: ConsentModeConfig = ConsentModeConfig()
     email: EmailConfig | None = None
+    tags: dict[Ident, Tag] = {}
+    beacon: BeaconConfig | None = None
 
     @field_validator("origins")
     @classmethod
@@ -263,6 +330,20 @@ class SiteConfig(_Strict):
         for p in self.consent_mode.mapping:
             if p not in self.purposes:
                 problems.append(f"consent_mode.mapping.{p}: unknown purpose")
+        for tid, t in self.tags.items():
+            if t.vendor not in self.vendors:
+                problems.append(f"tags.{tid}.vendor: unknown vendor {t.vendor!r}")
+            for p in t.purposes:
+                if p not in self.purposes:
+                    problems.append(f"tags.{tid}.purposes: unknown purpose {p!r}")
+            for x in t.separate:
+                if x not in self.separate:
+                    problems.append(f"tags.{tid}.separate: unknown separate item {x!r}")
+        if self.beacon is not None:
+            if self.beacon.purpose not in self.purposes:
+                problems.append(f"beacon.purpose: unknown purpose {self.beacon.purpose!r}")
+            if self.beacon.vendor is not None and self.beacon.vendor not in self.vendors:
+                problems.append(f"beacon.vendor: unknown vendor {self.beacon.vendor!r}")
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -270,6 +351,21 @@ class SiteConfig(_Strict):
     @property
     def lang_default(self) -> str:
         return self.default_language or self.languages[0]
+
+    @cached_property
+    def tag_catalog(self) -> list[tuple[str, Tag]]:
+        """Tags in load order: by `order`, then as declared."""
+        return [(tid, t) for _, _, tid, t in sorted(
+            (t.order, i, tid, t) for i, (tid, t) in enumerate(self.tags.items()))]
+
+    def tag_purposes(self, tag: Tag) -> list[str]:
+        return tag.purposes or self.vendors[tag.vendor].purposes
+
+    @property
+    def beacon_config(self) -> BeaconConfig | None:
+        """The beacon settings; None when the site has no such purpose (beacon off)."""
+        b = self.beacon or BeaconConfig()
+        return b if b.purpose in self.purposes else None
 
     @cached_property
     def optional_purposes(self) -> list[str]:

@@ -53,7 +53,7 @@ PAGE = """<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
-<script src="/cmp.js?v={version}" data-site="demo"></script>
+<script src="/cmp.js?v={version}" data-site="demo" data-tags="off"></script>
 <link rel="stylesheet" href="/demo/static/demo.css">
 <script src="/demo/static/yidun.js" data-vendor="netease_yidun" type="text/plain"></script>
 <script type="text/plain" data-vendor="sensors_data" data-src="/demo/static/sensors.js"></script>
@@ -65,6 +65,7 @@ PAGE = """<!doctype html>
 </script>
 </head><body>
 <header><strong>Tuiqiqi</strong> · <a href="/">/</a> · <a href="/demo/csp">/demo/csp</a> ·
+<a href="/demo/tags">/demo/tags</a> ·
 <a href="/v1/sites/demo/config">config</a> · <a href="/openapi.json">OpenAPI</a></header>
 <main>
 <h1>{title}</h1>
@@ -83,6 +84,30 @@ PAGE = """<!doctype html>
   fetch("/demo/hit?sdk=recommendations");
 </script>
 <script src="/demo/static/demo.js"></script>
+</body></html>"""
+
+
+# The same site with every SDK taken from the config's tag catalog: the page holds only the
+# banner snippet (data-pageview: a page view goes through the beacon once analytics is allowed).
+TAGS_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Tuiqiqi — tags from the tag gate (Consentry demo)</title>
+<script src="/cmp.js?v={version}" data-site="demo" data-pageview{nonce}></script>
+<link rel="stylesheet" href="/demo/static/demo.css">
+</head><body>
+<header><strong>Tuiqiqi</strong> · <a href="/">/</a> · <a href="/demo/tags">/demo/tags</a> ·
+<a href="/v1/sites/demo/tags">tag gate</a></header>
+<main>
+<h1>Tags from the tag gate</h1>
+<p>This page holds only the Consentry snippet. The banner asks <code>GET /v1/sites/demo/tags</code>
+which SDKs the consent allows and loads exactly those, in the catalog's order; page events go
+through <code>Consentry.track()</code> to <code>POST /b</code> only with analytics consent.</p>
+<p><button type="button" id="demo-track">Consentry.track("demo_click")</button>
+<button type="button" id="demo-prefs">Privacy settings</button></p>
+<pre id="demo-state"></pre>
+</main>
+<script src="/demo/static/tagsdemo.js"></script>
 </body></html>"""
 
 
@@ -107,6 +132,15 @@ async def csp_page(request: Request) -> Response:
     return HTMLResponse(_page(request, nonce), headers={
         "Content-Security-Policy": STRICT_CSP.format(nonce=nonce),
         "Cache-Control": "no-store", "Vary": "Accept-Language"})
+
+
+async def tags_page(request: Request) -> Response:
+    nonce = secrets.token_urlsafe(16)
+    csp = request.query_params.get("csp") == "1"
+    return HTMLResponse(
+        TAGS_PAGE.format(version=version(), nonce=f' nonce="{nonce}"' if csp else ""),
+        headers={"Cache-Control": "no-store",
+                 **({"Content-Security-Policy": STRICT_CSP.format(nonce=nonce)} if csp else {})})
 
 
 async def hit(request: Request) -> Response:
@@ -138,6 +172,7 @@ def demo_routes() -> list[BaseRoute]:
     return [
         Route("/", demo_page, methods=["GET"]),
         Route("/demo/csp", csp_page, methods=["GET"]),
+        Route("/demo/tags", tags_page, methods=["GET"]),
         Route("/demo/hit", hit, methods=["GET"]),
         Route("/demo/hits", hits, methods=["GET"]),
         Route("/demo/video", video, methods=["GET"]),

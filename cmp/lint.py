@@ -48,6 +48,7 @@ def lint(config: Config, settings: Settings | None = None) -> list[str]:
         out += _cookie(p, site, settings.max_lifetime_days)
         out += _vendors(p, site)
         out += _separate(p, site)
+        out += _tags(p, site)
         if not site.admin_key_hashes:
             out.append(
                 f"{p}.admin_key_hashes: none set, so nobody can open the dashboard or the admin "
@@ -175,4 +176,44 @@ def _separate(p: str, site: SiteConfig) -> list[str]:
                 out.append(f"{sp}.{name}: missing; PIPL {article} requires it for a {item.kind} item")
         if item.kind is SeparateKind.CROSS_BORDER and "CN" in item.countries:
             out.append(f"{sp}.countries: CN is not a cross-border destination")
+    return out
+
+
+def _tags(p: str, site: SiteConfig) -> list[str]:
+    """A tag catalog the gate would enforce as written, but that misstates what a tag needs."""
+    nec = {pid for pid, d in site.purposes.items() if d.necessary}
+    out: list[str] = []
+    seen: dict[str, str] = {}
+    for tid, tag in site.tags.items():
+        tp = f"{p}.tags.{tid}"
+        vendor = site.vendors[tag.vendor]  # config validation guarantees it exists
+        needed = site.tag_purposes(tag)
+        if unserved := [x for x in tag.purposes if x not in vendor.purposes]:
+            out.append(f"{tp}.purposes: {', '.join(unserved)} not among the purposes of vendor "
+                       f"{tag.vendor!r}, so the banner never tells visitors it serves them")
+        if omitted := [x for x in vendor.purposes if x not in nec and x not in needed]:
+            out.append(f"{tp}.purposes: omits {', '.join(omitted)}, which vendor {tag.vendor!r} "
+                       "serves; list every purpose the tag's data is used for")
+        if all(x in nec for x in needed) and any(x not in nec for x in vendor.purposes):
+            out.append(f"{tp}.purposes: only necessary purposes, so the tag would run without "
+                       "consent for a vendor that needs it")
+        granted = {t for x in needed for t in site.consent_mode.mapping.get(x, [])}
+        if unread := [t for t in tag.consent_mode if t not in granted and t != "security_storage"]:
+            out.append(f"{tp}.consent_mode: reads {', '.join(unread)}, but none of its purposes "
+                       f"({', '.join(needed)}) grants it in consent_mode.mapping, so it always "
+                       "sees 'denied'")
+        if tag.src is not None:
+            if tag.src.startswith("http://"):
+                out.append(f"{tp}.src: loads over plain http; use https (a network attacker "
+                           "could replace the script)")
+            if tag.src in seen:
+                out.append(f"{tp}.src: same script as tags.{seen[tag.src]}; it would load twice")
+            seen.setdefault(tag.src, tid)
+        if tag.inline is not None and "</script" in tag.inline.lower():
+            out.append(f"{tp}.inline: contains '</script', which ends the script early when a "
+                       "site renders it into its HTML")
+    b = site.beacon
+    if b is not None and site.purposes[b.purpose].necessary:
+        out.append(f"{p}.beacon.purpose: {b.purpose!r} is necessary, so page events would be "
+                   "logged without consent; use the analytics purpose")
     return out

@@ -48,7 +48,9 @@ def banner_config(svc: Services, site_id: str, site: SiteConfig, d: Decision) ->
         "defaults": d.defaults.as_dict(),
         "cookie": site.cookie.model_dump(),
         "consent_mode": site.consent_mode.model_dump(),
-        "endpoints": {"consent": f"{base}/consent"},
+        "endpoints": {"consent": f"{base}/consent", **({"tags": f"{base}/tags"} if site.tags else {})},
+        # The purpose Consentry.track() needs (None: the beacon is off for this site).
+        "beacon": {"purpose": b.purpose} if (b := site.beacon_config) else None,
     }
 
 

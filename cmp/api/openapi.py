@@ -68,6 +68,18 @@ OPERATIONS += [
 ]
 
 
+# Tag gate and web beacon (pixel/beacon_routes.py).
+OPERATIONS += [
+    ("get", "/v1/sites/{site}/tags",
+     "Tags allowed for the consent token presented (cookie or Bearer), in load order, and why "
+     "each other tag is withheld", [SITE], None, None, "200"),
+    ("post", "/b", "Web beacon: text/plain JSON {s, e, u, r, p, k}; 204 whether or not logged",
+     [], None, None, "204"),
+    ("get", "/b", "Web beacon for pages without JavaScript (s, e, u, r): the 1x1 GIF, no-store",
+     [{"name": n, "in": "query", "schema": {"type": "string"}} for n in ("s", "e", "u", "r")],
+     None, None, "200"),
+]
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}

@@ -79,6 +79,20 @@ class Storage(Protocol):
     async def email_erase_recipient(self, site: str, recipient: str) -> int:
         """Detach engagement rows and pending signups from a recipient; returns rows changed."""
 
+    # --- web beacon (pixel/beacon.py) -----------------------------------------------------------
+
+    async def append_beacon(self, row: BeaconRow) -> None:
+        """Store one page event; returns only after the transaction holding it committed
+        (group commit, like `append`)."""
+
+    async def close_beacon(self) -> None:
+        """Flush waiting beacon rows and stop their writer (before `close`)."""
+
+    async def count_beacon(self, site: str | None = None) -> int: ...
+
+    async def beacon_erase_subject(self, site: str, subject: str) -> int:
+        """Detach a subject's page events from its consent id; returns rows changed."""
+
 
 @dataclass(frozen=True, slots=True)
 class Engagement:
@@ -110,3 +124,20 @@ class EmailSignup:
     request: dict[str, Any]
     created: str
     confirmed: str | None
+
+
+# --- web beacon (pixel/beacon.py) ---------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class BeaconRow:
+    """One page event as stored: page URL without query by default, referrer origin only."""
+
+    site: str
+    name: str
+    url: str | None
+    referrer: str | None
+    props: str | None  # canonical JSON of the event's properties, None when there are none
+    subject: str | None  # the consent id whose token allowed it; None under regime defaults
+    ua_class: str
+    ts: str
+    ts_ms: int

@@ -19,7 +19,7 @@ import aiosqlite
 
 from cmp.config import canonical_json
 from cmp.ledger import EVENT_COLUMNS, NewEvent, Notice, StoredEvent, chain, row_to_event
-from cmp.storage.base import EmailSignup, Engagement, StorageError
+from cmp.storage.base import BeaconRow, EmailSignup, Engagement, StorageError
 from cmp.storage.writer import GroupCommitWriter
 
 T = TypeVar("T")
@@ -399,6 +399,63 @@ class SQLiteStorage:
             (site, recipient))
         return n + await self._update(
             "DELETE FROM email_signups WHERE site = ? AND recipient = ?", (site, recipient))
+
+    # --- web beacon (pixel/beacon.py) ----------------------------------------------------------
+    # A group-commit writer of its own on the same write connection and lock: a beacon answered
+    # 2xx as logged is committed; batches form while the previous one commits.
+
+    def _beacon_writer(self) -> GroupCommitWriter[BeaconRow, None]:
+        w: GroupCommitWriter[BeaconRow, None] | None = getattr(self, "_beacon_w", None)
+        if w is None:
+            w = GroupCommitWriter(self._write_beacon, max_batch=self.writer._max_batch)
+            w.start()
+            self._beacon_w = w
+        return w
+
+    async def append_beacon(self, row: BeaconRow) -> None:
+        await self._beacon_writer().submit(row)
+
+    async def close_beacon(self) -> None:
+        w: GroupCommitWriter[BeaconRow, None] | None = getattr(self, "_beacon_w", None)
+        if w is not None:
+            self._beacon_w = None
+            await w.close()
+
+    async def _write_beacon(self, rows: list[BeaconRow]) -> list[None]:
+        try:
+            await self._in_write_txn(lambda db: _write_beacon_rows(db, rows))
+        except sqlite3.Error as exc:
+            raise StorageError(f"write failed: {exc}") from exc
+        return [None] * len(rows)
+
+    async def count_beacon(self, site: str | None = None) -> int:
+        sql = "SELECT COUNT(*) FROM beacon_events"
+        args: tuple[str, ...] = ()
+        if site is not None:
+            sql, args = sql + " WHERE site = ?", (site,)
+        async with self._rconn.execute(sql, args) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def beacon_erase_subject(self, site: str, subject: str) -> int:
+        return await self._update(
+            "UPDATE beacon_events SET subject = NULL WHERE site = ? AND subject = ?",
+            (site, subject))
+
+
+def _write_beacon_rows(db: sqlite3.Connection, rows: list[BeaconRow]) -> None:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.executemany(
+            "INSERT INTO beacon_events (site, name, url, referrer, props, subject, ua_class, ts, "
+            "ts_ms) VALUES (?,?,?,?,?,?,?,?,?)",
+            [(r.site, r.name, r.url, r.referrer, r.props, r.subject, r.ua_class, r.ts, r.ts_ms)
+             for r in rows])
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 def open_storage(url: str, *, synchronous: str = "FULL", batch_max: int = 500) -> SQLiteStorage:

@@ -105,6 +105,7 @@
     r.choices.expires = r.expires;
     setState(normalise(r.choices, r.consent_id), true);
     ui.chosen();
+    tags();
     return api.getConsent();
   }
   function post(action, choice) {
@@ -251,6 +252,23 @@
       [].forEach.call(m.addedNodes, function (n) { if (n.nodeType == 1) gate.scan(n); });
     });
   }).observe(d.documentElement, { childList: true, subtree: true });
+
+  /* ---------- tags and beacon: what the server's tag gate allows, in its order ---------- */
+  var ran = {}, pv = me.dataset.pageview == null;
+  function tags() {
+    if (!pv && granted("purposes", (cfg.beacon || {}).purpose)) pv = api.track("pageview");
+    if (!cfg.endpoints.tags || me.dataset.tags == "off") return;
+    call("GET", API + "/tags").then(function (r) {
+      gate.run(r.tags.filter(function (t) { return !ran[t.id] && (ran[t.id] = 1); }).map(function (t) {
+        var s = d.createElement("script");
+        Object.keys(t.attributes).forEach(function (a) { s.setAttribute(a, t.attributes[a]); });
+        s.type = "text/plain";
+        if (t.src) s.dataset.src = t.src; else s.text = t.inline;
+        s.nonce = me.nonce;
+        return d.head.appendChild(s);
+      }));
+    }).catch(function (e) { if (w.console) console.error(e); });
+  }
 
   /* ---------- ui ---------- */
   var FALLBACK = {
@@ -466,6 +484,14 @@
     acceptAll: function () { return post("accept_all"); },
     rejectAll: function () { return post("reject_all"); },
     withdraw: withdraw,
+    // A page event through the beacon (sendBeacon, text/plain: no preflight), only if allowed.
+    track: function (name, props) {
+      return ready.then(function () {
+        var b = cfg.beacon;
+        return !!b && granted("purposes", b.purpose) && navigator.sendBeacon(BASE + "/b",
+          JSON.stringify({ s: SITE, e: name, u: location.href, r: d.referrer, p: props, k: token }));
+      });
+    },
     onChange: function (cb) {
       subs.push(cb);
       return function () { subs = subs.filter(function (x) { return x !== cb; }); };
@@ -495,6 +521,7 @@
     var c = cfg.consent;
     var valid = c && c.revision == cfg.revision;
     setState(valid ? normalise(c, c.consent_id) : defaults(), valid);
+    tags();
     return Promise.all([css, new Promise(function (ok) {
       if (d.body) ok(); else d.addEventListener("DOMContentLoaded", ok);
     })]).then(function () {
