@@ -27,6 +27,11 @@ async def metrics(request: Request) -> Response:
         "# TYPE consentry_group_commit_rows_total counter",
         f"consentry_group_commit_rows_total {getattr(w, 'rows', 0)}",
     ]
+    beacon = getattr(request.app.state, "beacon", None)
+    if beacon is not None:  # every beacon outcome, logged or dropped, by reason
+        lines.append("# TYPE consentry_beacon_events_total counter")
+        lines += [f'consentry_beacon_events_total{{site="{site}",outcome="{outcome}"}} {n}'
+                  for (site, outcome), n in sorted(beacon.counters.counts.items())]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
 
