@@ -39,10 +39,6 @@ def rows(db: Path) -> list[tuple[Any, ...]]:
                        "beacon_events ORDER BY id")
 
 
-def counts(svc_app: Any) -> dict[str, int]:
-    return dict(svc_app.counters.totals())
-
-
 async def metrics(client: httpx.AsyncClient) -> dict[str, int]:
     text = (await client.get("/metrics")).text
     out = {}
