@@ -17,7 +17,8 @@ CREATE TABLE email_engagement (
 );
 CREATE INDEX email_engagement_campaign ON email_engagement (site, campaign, kind);
 CREATE INDEX email_engagement_message ON email_engagement (site, message, ts_ms);
-CREATE INDEX email_engagement_recipient ON email_engagement (site, recipient);
+-- No index on recipient: every index costs each insert on the pixel's hot path, and only a
+-- data-subject erasure (rare, offline) looks rows up by recipient.
 
 -- Who must get no more mail from a list (scope = list id), from any list ('#all') or no
 -- more engagement logging ('#tracking'). Written in the same transaction as the unsubscribe's
