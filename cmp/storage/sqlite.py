@@ -404,8 +404,10 @@ class SQLiteStorage:
     # A group-commit writer of its own on the same write connection and lock: a beacon answered
     # 2xx as logged is committed; batches form while the previous one commits.
 
+    _beacon_w: GroupCommitWriter[BeaconRow, None] | None = None  # started on first use
+
     def _beacon_writer(self) -> GroupCommitWriter[BeaconRow, None]:
-        w: GroupCommitWriter[BeaconRow, None] | None = getattr(self, "_beacon_w", None)
+        w = self._beacon_w
         if w is None:
             w = GroupCommitWriter(self._write_beacon, max_batch=self.writer._max_batch)
             w.start()
@@ -416,7 +418,7 @@ class SQLiteStorage:
         await self._beacon_writer().submit(row)
 
     async def close_beacon(self) -> None:
-        w: GroupCommitWriter[BeaconRow, None] | None = getattr(self, "_beacon_w", None)
+        w = self._beacon_w
         if w is not None:
             self._beacon_w = None
             await w.close()
