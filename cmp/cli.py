@@ -208,7 +208,8 @@ def cmd_purge(args: argparse.Namespace) -> int:
     async def work(svc: Any) -> int:
         for site, counts in (await svc.consent.purge()).items():
             print(f"{site}: {counts['expired']} consent(s) expired, "
-                  f"{counts['anonymised']} event(s) past retention anonymised")
+                  f"{counts['anonymised']} ledger event(s) past retention anonymised, "
+                  f"{counts['activity_deleted']} beacon/e-mail event(s) past retention deleted")
         return 0
 
     return _with_services(args, work)

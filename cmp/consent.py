@@ -238,7 +238,8 @@ class ConsentService:
     async def export(self, site_id: str, subject: str) -> dict[str, Any] | None:
         """Everything held about one subject, with the texts they were shown."""
         choices, events = await self.history(site_id, subject)
-        if not events:
+        activity = await self.storage.activity_for_subject(site_id, subject)
+        if not events and not any(activity.values()):
             return None
         notices = {}
         for h in {ev.payload.get("texts_hash") for ev in events}:
@@ -252,12 +253,19 @@ class ConsentService:
             "current": choices.as_dict() if choices else None,
             "events": [ev.public() for ev in events],
             "notices": notices,
+            **activity,  # beacon events of a consent id, e-mail engagement of a recipient id
         }
 
     async def erase(self, site_id: str, subject: str) -> int:
-        """Anonymise a subject; the chain stays verifiable and the erasure itself is recorded."""
+        """Anonymise a subject everywhere; the chain stays verifiable, the erasure is recorded.
+
+        Ledger rows lose their personal fields; beacon events and e-mail engagement lose the
+        subject/recipient link. E-mail suppressions stay: forgetting an unsubscribe would mail
+        the person again. Returns the number of rows changed."""
         self.site(site_id)
         n = await self.storage.erase_subject(site_id, subject)
+        n += await self.storage.beacon_erase_subject(site_id, subject)
+        n += await self.storage.email_erase_recipient(site_id, subject)
         if n:
             marker = "erased_" + self.keyring.site(site_id).pseudonym(subject)[:32]
             await self.storage.append(NewEvent.build(
@@ -285,7 +293,8 @@ class ConsentService:
                     payload={"action": "expire", "choices": withdrawn(site).as_dict(),
                              "revision": site.revision, "cmp": f"{CMP_NAME}/{__version__}"}))
                 expired += 1
-            cutoff = iso(now - timedelta(days=site.retention_days))
-            anonymised = await self.storage.delete_before(site_id, cutoff)
-            out[site_id] = {"expired": expired, "anonymised": anonymised}
+            cutoff = now - timedelta(days=site.retention_days)
+            anonymised = await self.storage.delete_before(site_id, iso(cutoff))
+            deleted = await self.storage.delete_activity_before(site_id, int(cutoff.timestamp() * 1000))
+            out[site_id] = {"expired": expired, "anonymised": anonymised, "activity_deleted": deleted}
         return out

@@ -169,7 +169,8 @@ def test_export_erase_purge(two_sites: TwoSites, tmp_path: Path,
     code, out, _ = run(["purge", *base], capsys)
     assert code == 0
     # nothing is past its lifetime or retention yet (expiry itself: test_storage, with `now`)
-    assert "alpha: 0 consent(s) expired, 0 event(s) past retention anonymised" in out
+    assert ("alpha: 0 consent(s) expired, 0 ledger event(s) past retention anonymised, "
+            "0 beacon/e-mail event(s) past retention deleted") in out
     assert "beta: 0 consent(s) expired" in out
 
     code, out, _ = run(["ledger", "verify", *base], capsys)

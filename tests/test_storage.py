@@ -139,9 +139,10 @@ async def test_purge_expires_lapsed_consents(tmp_path: Path) -> None:
         assert r.status_code == 200
 
         now = dt.datetime.now(dt.UTC)
-        assert await svc.consent.purge() == {"shop": {"expired": 0, "anonymised": 0}}
+        none = {"expired": 0, "anonymised": 0, "activity_deleted": 0}
+        assert await svc.consent.purge() == {"shop": none}
         out = await svc.consent.purge(now=now + dt.timedelta(days=2))
-        assert out == {"shop": {"expired": 2, "anonymised": 0}}
+        assert out == {"shop": {**none, "expired": 2}}
         expired = db_rows(db, "SELECT subject, payload FROM consent_events WHERE kind = 'expire'")
         assert sorted(s for s, _ in expired) == sorted([ids[0][0], ids[1][0]])
         # once expired, nothing more to expire
@@ -164,7 +165,7 @@ async def test_purge_anonymises_events_past_retention(tmp_path: Path) -> None:
         now = dt.datetime.now(dt.UTC)
         assert (await svc.consent.purge(now=now))["shop"]["anonymised"] == 0
         out = await svc.consent.purge(now=now + dt.timedelta(days=2))
-        assert out == {"shop": {"expired": 0, "anonymised": 3}}
+        assert out == {"shop": {"expired": 0, "anonymised": 3, "activity_deleted": 0}}
         assert db_rows(db, "SELECT COUNT(*) FROM consent_events WHERE subject IS NOT NULL "
                            "OR personal IS NOT NULL")[0][0] == 0
         reports = await svc.consent.verify()

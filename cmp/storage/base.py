@@ -48,6 +48,16 @@ class Storage(Protocol):
 
     async def count_events(self, site: str | None = None) -> int: ...
 
+    async def activity_for_subject(self, site: str, subject: str) -> dict[str, list[dict[str, Any]]]:
+        """Beacon events (by consent id) and e-mail engagement (by recipient id), for export."""
+
+    async def delete_activity_before(self, site: str, before_ms: int) -> int:
+        """Retention: delete beacon events and e-mail engagement older than `before_ms`."""
+
+    async def email_erase_recipient(self, site: str, recipient: str) -> int: ...
+
+    async def beacon_erase_subject(self, site: str, subject: str) -> int: ...
+
     async def ping(self) -> None:
         """A trivial query: raises if the database does not answer."""
 

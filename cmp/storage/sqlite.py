@@ -292,11 +292,8 @@ class SQLiteStorage:
             await w.close()
 
     async def _write_engagement(self, items: list[Engagement]) -> list[bool]:
-        # One job per batch on the foundation's write path (whichever helper it offers),
-        # never a thread hop per statement.
-        run = getattr(self, "_in_write_txn", None) or getattr(self, "_in_writer_thread", None)
         try:
-            result: list[bool] = await run(lambda db: self._engagement_txn(db, items))
+            result: list[bool] = await self._in_write_txn(lambda db: self._engagement_txn(db, items))
         except sqlite3.Error as exc:
             raise StorageError(f"write failed: {exc}") from exc
         return result
@@ -443,6 +440,29 @@ class SQLiteStorage:
         return await self._update(
             "UPDATE beacon_events SET subject = NULL WHERE site = ? AND subject = ?",
             (site, subject))
+
+    # --- data-subject requests and retention over the activity tables -------------------------
+
+    async def activity_for_subject(self, site: str, subject: str) -> dict[str, list[dict[str, Any]]]:
+        """Beacon events of a consent id and e-mail engagement of a recipient id (export)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        for key, sql in (
+            ("beacon_events", "SELECT name, url, referrer, props, ua_class, ts FROM beacon_events "
+                              "WHERE site = ? AND subject = ? ORDER BY id"),
+            ("email_engagement", "SELECT campaign, message, list, kind, link, class, machine, reason, "
+                                 "ts FROM email_engagement WHERE site = ? AND recipient = ? ORDER BY id"),
+        ):
+            async with self._rconn.execute(sql, (site, subject)) as cur:
+                names = [d[0] for d in cur.description]
+                out[key] = [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+        return out
+
+    async def delete_activity_before(self, site: str, before_ms: int) -> int:
+        """Retention: delete beacon events and e-mail engagement older than `before_ms`."""
+        n = await self._update("DELETE FROM beacon_events WHERE site = ? AND ts_ms < ?",
+                               (site, before_ms))
+        return n + await self._update("DELETE FROM email_engagement WHERE site = ? AND ts_ms < ?",
+                                      (site, before_ms))
 
 
 def _write_beacon_rows(db: sqlite3.Connection, rows: list[BeaconRow]) -> None:
