@@ -54,10 +54,6 @@ class Storage(Protocol):
     async def delete_activity_before(self, site: str, before_ms: int) -> int:
         """Retention: delete beacon events and e-mail engagement older than `before_ms`."""
 
-    async def email_erase_recipient(self, site: str, recipient: str) -> int: ...
-
-    async def beacon_erase_subject(self, site: str, subject: str) -> int: ...
-
     async def ping(self) -> None:
         """A trivial query: raises if the database does not answer."""
 
