@@ -544,3 +544,15 @@ async def test_gpc_well_known_and_health(client: httpx.AsyncClient) -> None:
     assert h.status_code == 200 and h.json()["ok"] is True
     nf = await client.get("/v1/nothing-here")
     assert nf.status_code == 404 and nf.json()["field"] == "path"
+
+
+async def test_config_answer_is_gzipped_when_accepted(tmp_path: Path) -> None:
+    async with running(build_services(tmp_path / "g.db")) as c:
+        plain = await c.get("/v1/sites/demo/config", headers={"Accept-Encoding": "identity"})
+        zipped = await c.get("/v1/sites/demo/config", headers={"Accept-Encoding": "gzip, br"})
+    assert "content-encoding" not in plain.headers
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert "Accept-Encoding" in zipped.headers["vary"]
+    # httpx decodes for us: same document, a fraction of the bytes on the wire
+    assert zipped.json() == plain.json()
+    assert int(zipped.headers["content-length"]) < len(plain.content) / 2

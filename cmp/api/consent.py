@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from cmp.api.compress import json_response
 from cmp.api.http import NO_STORE, bearer_token, error, field_error, read_json, visitor_from
 from cmp.app_state import Services, services
 from cmp.config import SiteConfig
@@ -66,8 +67,8 @@ async def get_config(request: Request) -> Response:
     body = banner_config(svc, site_id, site, decision)
     state = svc.consent.state_from_token(site_id, bearer_token(request, site.cookie.name))
     body["consent"] = state.as_dict() if state else None
-    return JSONResponse(body, headers={"Cache-Control": "private, no-store",
-                                       "Vary": "Accept-Language, Sec-GPC"})
+    return json_response(request, body, {"Cache-Control": "private, no-store",
+                                         "Vary": "Accept-Language, Sec-GPC"})
 
 
 def _recorded(svc: Services, site_id: str, rec: Recorded, status: int = 200) -> JSONResponse:
