@@ -33,6 +33,7 @@ def banner_config(svc: Services, site_id: str, site: SiteConfig, d: Decision) ->
         "model": str(d.model),
         "separate_consent": d.separate_consent,
         "country": d.country,
+        "subdivision": d.subdivision,
         "gpc": d.gpc,
         "texts_hash": site.texts_hash(d.language),
         "texts": t["banner"],

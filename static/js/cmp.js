@@ -150,11 +150,16 @@
   function emit(name, detail) {
     d.dispatchEvent(new CustomEvent("consentry:" + name, { detail: detail }));
   }
-  function signals() {
+  // Consent Mode types granted by a purposes map, through the config's mapping
+  function types(purposes) {
     var on = {}, map = cfg.consent_mode.mapping || {};
     Object.keys(map).forEach(function (p) {
-      if (eff.purposes[p]) map[p].forEach(function (t) { on[t] = 1; });
+      if (purposes[p]) map[p].forEach(function (t) { on[t] = 1; });
     });
+    return on;
+  }
+  function signals() {
+    var on = types(eff.purposes);
     gtag("consent", "update", gcm(on));
     adGranted = !!(on.ad_storage || eff.purposes.marketing);
     var word = adGranted ? "granted" : "denied";
@@ -518,6 +523,14 @@
     var cm = cfg.consent_mode;
     if (cm.ads_data_redaction) gtag("set", "ads_data_redaction", true);
     if (cm.url_passthrough) gtag("set", "url_passthrough", true);
+    // The regime's defaults for the visitor's region (most specific default wins in gtag),
+    // with the site's wait_for_update; the choice itself follows as an update.
+    if (cfg.country) {
+      var rd = gcm(types(cfg.defaults.purposes));
+      rd.region = [cfg.country].concat(cfg.subdivision ? [cfg.country + "-" + cfg.subdivision] : []);
+      rd.wait_for_update = cm.wait_for_update;
+      gtag("consent", "default", rd);
+    }
     var c = cfg.consent;
     var valid = c && c.revision == cfg.revision;
     setState(valid ? normalise(c, c.consent_id) : defaults(), valid);

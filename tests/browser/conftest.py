@@ -101,7 +101,8 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     # The parent-domain cleanup test reaches the demo as www.tuiqiqi.test (host-resolver rule).
     proc = _start([sys.executable, "-m", "cmp.cli", "demo", "--port", str(port), "--dir", str(tmp),
                    "--origin", f"http://www.tuiqiqi.test:{port}"],
-                  {"CONSENTRY_COUNTRY_HEADER": "X-Country"}, port, tmp)
+                  {"CONSENTRY_COUNTRY_HEADER": "X-Country",
+                   "CONSENTRY_SUBDIVISION_HEADER": "X-Region"}, port, tmp)
     yield Server(f"http://127.0.0.1:{port}", tmp / "consentry.db", proc, tmp / "server.log")
     _stop(proc)
 

@@ -7,6 +7,7 @@ import time
 import urllib.request
 from typing import Any
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Recorder, Server
@@ -402,3 +403,21 @@ def test_a_revision_bump_asks_again(demo_server: Server, new_page) -> None:
     expect(page.locator(".cmp-banner")).to_be_visible()
     assert page.evaluate("Consentry.getConsent()") is None
     assert not page.evaluate("(window.demoRan || []).some(r => r.sdk === 'sensors_data')")
+
+
+@pytest.mark.parametrize("headers, region, ads", [
+    ({"X-Country": "DE"}, ["DE"], "denied"),
+    ({"X-Country": "US", "X-Region": "CA"}, ["US", "US-CA"], "granted"),
+])
+def test_consent_mode_regional_default_follows_the_regime(demo_server: Server, new_page,
+                                                         headers: dict[str, str],
+                                                         region: list[str], ads: str) -> None:
+    page, _ = new_page(extra_http_headers=headers)
+    page.goto(demo_server.url("/"))
+    page.wait_for_function("dataLayer.some(e => e[0] === 'consent' && e[2] && e[2].region)")
+    dl = data_layer(page)
+    assert dl[0][:2] == ["consent", "default"] and "region" not in dl[0][2]  # global, all denied
+    regional = [e for e in dl if e[:2] == ["consent", "default"] and "region" in e[2]]
+    assert len(regional) == 1 and regional[0][2]["region"] == region
+    assert regional[0][2]["wait_for_update"] == 500  # the site's consent_mode.wait_for_update
+    assert regional[0][2]["ad_storage"] == ads and regional[0][2]["security_storage"] == "granted"
