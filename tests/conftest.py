@@ -183,14 +183,16 @@ def two_sites(tmp_path: Path) -> TwoSites:
 
 
 def build_services(db: Path, config_path: Path | None = None, *,
-                   master_secret: bytes = MASTER_SECRET, **settings: Any) -> Services:
+                   master_secret: bytes = MASTER_SECRET, database: str | None = None,
+                   **settings: Any) -> Services:
+    """Services over the SQLite file `db`, or over `database` (any URL) when given."""
     path = config_path or demo_config_path()
     config: Config = load_config(path)
     opts: dict[str, Any] = {"country_header": COUNTRY_HEADER,
                             "subdivision_header": SUBDIVISION_HEADER,
                             "secret_file": str(db.parent / "test.secret")}
     opts.update(settings)
-    s = Settings.load(path, database=f"sqlite:///{db}", **opts)
+    s = Settings.load(path, database=database or f"sqlite:///{db}", **opts)
     return Services.build(config, s, master_secret=master_secret)
 
 
@@ -254,3 +256,56 @@ def server_process(args: list[str], env: dict[str, str], cwd: Path,
         proc.wait(timeout=10)
         if proc.stdout:
             proc.stdout.close()
+
+
+# --- PostgreSQL: the real server on 127.0.0.1:5432, a fresh database per test ---------------
+
+# Where tests create their databases (trust auth on our machines and in CI; .ci/run starts the
+# server). Not CONSENTRY_*: clean_env() strips those from servers the tests start.
+PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextlib.contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """CREATE DATABASE consentry_test_<random>, yield its URL, DROP it (even with sessions left).
+
+    PostgreSQL not answering is an error, never a skip: CI must not pass without it."""
+    import asyncio
+    import secrets
+
+    import asyncpg
+
+    name = f"consentry_test_{secrets.token_hex(6)}"
+
+    async def admin(sql: str) -> None:
+        try:
+            conn = await asyncpg.connect(PG_ADMIN_URL, timeout=10)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise AssertionError(f"PostgreSQL at {PG_ADMIN_URL} is not answering ({exc}); "
+                                 "start it (.ci/run does) - these tests never skip") from exc
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same test on each backend: a fresh SQLite file or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'backend.db'}"
+    else:
+        with fresh_pg_database() as url:
+            yield url

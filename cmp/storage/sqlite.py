@@ -19,7 +19,7 @@ import aiosqlite
 
 from cmp.config import canonical_json
 from cmp.ledger import EVENT_COLUMNS, NewEvent, Notice, StoredEvent, chain, row_to_event
-from cmp.storage.base import BeaconRow, EmailSignup, Engagement, StorageError
+from cmp.storage.base import BeaconRow, EmailSignup, Engagement, Storage, StorageError
 from cmp.storage.writer import GroupCommitWriter
 
 T = TypeVar("T")
@@ -480,11 +480,13 @@ def _write_beacon_rows(db: sqlite3.Connection, rows: list[BeaconRow]) -> None:
         raise
 
 
-def open_storage(url: str, *, synchronous: str = "FULL", batch_max: int = 500) -> SQLiteStorage:
-    """Storage for a `--database` URL (sqlite:///path; postgresql:// comes with the PG backend)."""
+def open_storage(url: str, *, synchronous: str = "FULL", batch_max: int = 500) -> Storage:
+    """Storage for a `--database` URL: sqlite:///path or postgresql://user@host/db."""
     if url.startswith("sqlite:///"):
         return SQLiteStorage(url.removeprefix("sqlite:///"), synchronous=synchronous,
                              batch_max=batch_max)
     if url.startswith(("postgresql://", "postgres://")):
-        raise StorageError("the PostgreSQL backend is not built yet (issue 7); use sqlite:///path")
+        from cmp.storage.postgres import PostgresStorage  # asyncpg only when asked for
+
+        return PostgresStorage(url, batch_max=batch_max)
     raise StorageError(f"database URL {url!r} must start with sqlite:/// or postgresql://")
