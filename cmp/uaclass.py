@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from user_agents import parse  # type: ignore[import-untyped]
+from user_agents import parse
 
 
 @lru_cache(maxsize=4096)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import builtins
 import html
 import re
 import secrets
@@ -60,7 +61,8 @@ class Prepared:
     tracked: bool
     links: int  # links rewritten
     unsubscribe_url: str
-    skipped: list[str] = field(default_factory=list)  # hrefs left as they were (not http(s))
+    # hrefs left as they were (not http(s)); `builtins.list`: the field `list` shadows the name
+    skipped: builtins.list[str] = field(default_factory=builtins.list)
 
     def message(self, *, to: str, sender: str, subject: str, dkim_key: DkimKey | None = None,
                 text: str | None = None, date: datetime | None = None) -> bytes:

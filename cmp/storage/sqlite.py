@@ -21,6 +21,7 @@ from cmp.config import canonical_json
 from cmp.ledger import EVENT_COLUMNS, NewEvent, Notice, StoredEvent, chain, row_to_event
 from cmp.storage.base import BeaconRow, EmailSignup, Engagement, Storage, StorageError
 from cmp.storage.writer import GroupCommitWriter
+from dashboards import rollups
 
 T = TypeVar("T")
 
@@ -77,6 +78,7 @@ def _write_events(db: sqlite3.Connection, events: list[NewEvent]) -> list[Stored
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [(n.hash, n.site, n.revision, n.language, canonical_json(n.texts).decode(), ts)
                  for n, ts in notices.values()])
+        rollups.apply_consent(db, stored)  # dashboard counts commit with the events
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
@@ -274,8 +276,10 @@ class SQLiteStorage:
     # A second group-commit writer on the same connection and lock: engagement rows commit in
     # batches of their own, and a 2xx from the pixel means the row is on disk.
 
+    _email_writer: GroupCommitWriter[Engagement, bool] | None = None  # started on first use
+
     def _engagement_writer(self) -> GroupCommitWriter[Engagement, bool]:
-        w: GroupCommitWriter[Engagement, bool] | None = getattr(self, "_email_writer", None)
+        w = self._email_writer
         if w is None:
             w = GroupCommitWriter(self._write_engagement, max_batch=self.writer._max_batch)
             w.start()
@@ -286,7 +290,7 @@ class SQLiteStorage:
         return await self._engagement_writer().submit(item)
 
     async def close_engagement(self) -> None:
-        w: GroupCommitWriter[Engagement, bool] | None = getattr(self, "_email_writer", None)
+        w = self._email_writer
         if w is not None:
             self._email_writer = None
             await w.close()
@@ -334,6 +338,7 @@ class SQLiteStorage:
                     "INSERT INTO email_engagement (site, campaign, message, recipient, list, "
                     "kind, link, class, machine, reason, ts, ts_ms) "
                     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            rollups.apply_engagement(db, rows, reclassify)  # before the reclassifying UPDATE
             if suppress:
                 db.executemany(
                     "INSERT OR IGNORE INTO email_suppressions (site, recipient, scope, reason, ts) "
@@ -463,6 +468,34 @@ class SQLiteStorage:
                                (site, before_ms))
         return n + await self._update("DELETE FROM email_engagement WHERE site = ? AND ts_ms < ?",
                                       (site, before_ms))
+
+    # --- dashboard rollups (dashboards/rollups.py) ------------------------------------------
+    # Read-only: the writers keep these tables in their own transactions.
+
+    async def dash_consent_daily(self, site: str, since_day: str
+                                 ) -> list[tuple[str, str, str, str, int]]:
+        async with self._rconn.execute(
+                "SELECT day, regime, language, action, events FROM dash_consent_daily "
+                "WHERE site = ? AND day >= ?", (site, since_day)) as cur:
+            return [(r[0], r[1], r[2], r[3], int(r[4])) for r in await cur.fetchall()]
+
+    async def dash_purpose_daily(self, site: str, since_day: str
+                                 ) -> list[tuple[str, str, str, str, int]]:
+        async with self._rconn.execute(
+                "SELECT day, regime, language, purpose, granted FROM dash_purpose_daily "
+                "WHERE site = ? AND day >= ?", (site, since_day)) as cur:
+            return [(r[0], r[1], r[2], r[3], int(r[4])) for r in await cur.fetchall()]
+
+    async def dash_email_daily(self, site: str, campaign: str | None = None
+                               ) -> list[tuple[str, str, str, str, bool, int]]:
+        sql = ("SELECT campaign, day, kind, class, machine, events FROM dash_email_daily "
+               "WHERE site = ?")
+        args: tuple[str, ...] = (site,)
+        if campaign is not None:
+            sql, args = sql + " AND campaign = ?", (site, campaign)
+        async with self._rconn.execute(sql, args) as cur:
+            return [(r[0], r[1], r[2], r[3], bool(r[4]), int(r[5]))
+                    for r in await cur.fetchall()]
 
 
 def _write_beacon_rows(db: sqlite3.Connection, rows: list[BeaconRow]) -> None:
