@@ -99,6 +99,20 @@ class Storage(Protocol):
     async def beacon_erase_subject(self, site: str, subject: str) -> int:
         """Detach a subject's page events from its consent id; returns rows changed."""
 
+    # --- dashboard rollups (dashboards/rollups.py; kept in the writers' transactions) -----------
+
+    async def dash_consent_daily(self, site: str, since_day: str
+                                 ) -> list[tuple[str, str, str, str, int]]:
+        """(day, regime, language, action, events) from dash_consent_daily, day >= since_day."""
+
+    async def dash_purpose_daily(self, site: str, since_day: str
+                                 ) -> list[tuple[str, str, str, str, int]]:
+        """(day, regime, language, purpose, granted) from dash_purpose_daily, day >= since_day."""
+
+    async def dash_email_daily(self, site: str, campaign: str | None = None
+                               ) -> list[tuple[str, str, str, str, bool, int]]:
+        """(campaign, day, kind, class, machine, events) from dash_email_daily."""
+
 
 @dataclass(frozen=True, slots=True)
 class Engagement:
