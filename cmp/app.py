@@ -8,13 +8,14 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Mount
 
 from cmp.api import admin, assets, consent, meta
 from cmp.api.cors import SiteCORS
 from cmp.app_state import Services
 from cmp.storage.base import StorageError
 from cmp.storage.writer import WriterClosed
+from dashboards.routes import routes as dashboard_routes
 from pixel.beacon_routes import build_pipeline
 from pixel.beacon_routes import routes as beacon_routes
 from pixel.routes import routes as email_routes
@@ -47,7 +48,8 @@ def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None) -> St
     app = Starlette(
         # E-mail routes first: the open pixel is the hot path.
         routes=[*email_routes, *beacon_routes, *consent.routes, *admin.routes, *meta.routes,
-                *assets.asset_routes(), *(extra_routes or [])],
+                *assets.asset_routes(), Mount("/dashboard", routes=dashboard_routes),
+                *(extra_routes or [])],
         lifespan=lifespan,
         exception_handlers={StorageError: storage_down, WriterClosed: storage_down,
                             404: not_found, 405: method_not_allowed},

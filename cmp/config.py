@@ -288,6 +288,8 @@ class SiteConfig(_Strict):
     default_language: str | None = None
     revision: Annotated[int, Field(ge=1)] = 1
     admin_key_hashes: list[str] = []  # "sha256:<hex>" of each admin key
+    # Dashboard users of this site: name -> "scrypt$N$r$p$<salt>$<key>" (dashboards/passwords.py)
+    users: dict[Ident, str] = {}
     retention_days: Annotated[int, Field(gt=0)] = 1095
     cookie: CookieConfig = CookieConfig()
     texts: dict[str, LText]
@@ -314,6 +316,15 @@ class SiteConfig(_Strict):
         for h in v:
             if not re.match(r"^sha256:[0-9a-f]{64}$", h):
                 raise ValueError("each entry must be 'sha256:' followed by 64 hex digits")
+        return v
+
+    @field_validator("users")
+    @classmethod
+    def _users(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, h in v.items():
+            if not re.match(r"^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]+\$[A-Za-z0-9_-]+$", h):
+                raise ValueError(f"{name}: must be 'scrypt$N$r$p$salt$key' as printed by "
+                                 "`python -m dashboards.passwords` (never the password itself)")
         return v
 
     @model_validator(mode="after")

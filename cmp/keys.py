@@ -76,3 +76,7 @@ class Keyring:
 
     def site(self, site: str) -> SiteKeys:
         return self._get(site)
+
+    def derive(self, purpose: str) -> bytes:
+        """A deployment-wide key for one purpose (e.g. the dashboard session), not per site."""
+        return hmac.new(self._master, f"consentry/{purpose}".encode(), hashlib.sha256).digest()
