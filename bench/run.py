@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
                               f"{'' if cell.rows_ok else '  FAIL'}", flush=True)
                     ok, out = verify_ledger(database, work)
                     failed |= not ok
-                    verify_lines.append(f"{backend}, {workers} worker(s): {out.splitlines()[0]}"
+                    verify_lines.append(f"{backend}, {workers} worker(s): {'; '.join(out.splitlines())}"
                                         + ("" if ok else " FAIL"))
                 except Exception:
                     failed = True

@@ -188,7 +188,10 @@ class PostgresStorage:
             "WHERE site = $1 AND ts < $2 AND personal IS NOT NULL", site, before)
 
     async def ping(self) -> None:
-        await self.pool.fetchval("SELECT 1")
+        try:
+            await self.pool.fetchval("SELECT 1", timeout=5)
+        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            raise StorageError(f"database not answering: {exc}") from exc
 
     async def count_events(self, site: str | None = None) -> int:
         if site is None:
