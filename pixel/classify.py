@@ -94,6 +94,7 @@ class BurstTracker:
         self.window = window
         self._max = max_messages
         self._recent: dict[str, deque[tuple[float, int]]] = {}
+        self._flagged: dict[str, float] = {}  # message -> last time its clicks were reclassified
 
     def click(self, message: str, link: int, now: float) -> float | None:
         """Record a click; if it completes a burst, the time the burst started."""
@@ -108,3 +109,19 @@ class BurstTracker:
         if len({lnk for _, lnk in q}) >= 2:
             return q[0][0]
         return None
+
+    def first_flag(self, message: str, now: float) -> bool:
+        """True once per burst: whether earlier clicks of `message` still need reclassifying.
+
+        A scanner (or an attacker replaying a honeypot link) can click thousands of times a
+        second; reclassifying the window's clicks on every one would cost each click a scan
+        of all the others. Once flagged, later clicks of the burst are stored as machine
+        already, so one reclassification per window is enough."""
+        last = self._flagged.get(message)
+        if last is not None and now - last <= self.window:
+            self._flagged[message] = now
+            return False
+        if last is None and len(self._flagged) >= self._max:
+            self._flagged.pop(next(iter(self._flagged)))
+        self._flagged[message] = now
+        return True

@@ -141,7 +141,8 @@ class Pipeline:
             reclassify: int | None = None
             if since is not None:
                 reason = reason or ClickReason.BURST
-            if reason in (ClickReason.BURST, ClickReason.HONEYPOT):
+            if reason in (ClickReason.BURST, ClickReason.HONEYPOT) and \
+                    self.bursts.first_flag(t.message, now):
                 # The whole burst is the scanner's: earlier clicks of it become machine too.
                 reclassify = int(((since if since is not None else now) - email.burst_window_s)
                                  * 1000)

@@ -368,3 +368,31 @@ async def test_signup_after_unsubscribe_resubscribes(env: Env) -> None:
     await env.client.post(path(prep.unsubscribe_url), data={"List-Unsubscribe": "One-Click"})
     await env.subscribe("gil@example.com", ["news"], tracking=True)
     assert (await env.prepare("gil@example.com", HTML)).tracked
+
+
+def test_a_burst_asks_for_reclassification_once_per_window() -> None:
+    from pixel.classify import BurstTracker
+
+    b = BurstTracker(window=2.0)
+    # A replayed honeypot link: the first click reclassifies, the next thousand do not.
+    assert b.first_flag("m1", 100.0)
+    assert not any(b.first_flag("m1", 100.0 + i / 1000) for i in range(1, 1000))
+    assert b.first_flag("m2", 100.5)  # another message is its own burst
+    # Quiet for longer than the window: a new burst reclassifies again.
+    assert b.first_flag("m1", 103.1)
+
+
+async def test_replayed_honeypot_clicks_stay_machine_and_counted(env: Env) -> None:
+    import time
+
+    await env.subscribe("dan@example.com", ["news"], tracking=True)
+    prep = await env.prepare("dan@example.com", HTML, now=time.time() - 3600)
+    honeypot = next(u for u in links(prep.html, "c") if "link" not in u and
+                    env.email.tokens.verify_click(path(u).split("/")[-1]).link == -1)
+    first = next(u for u in links(prep.html, "c") if "sale" in _dest(env, u))
+    await env.client.get(path(first))
+    for _ in range(20):
+        r = await env.client.get(path(honeypot))
+        assert r.status_code in (302, 303, 307)
+    rows = env.engagement("click")
+    assert len(rows) == 21 and all(m == 1 for _, _, m, *_ in rows)  # the human-looking one too
