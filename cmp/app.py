@@ -18,6 +18,7 @@ from cmp.storage.writer import WriterClosed
 from dashboards.routes import routes as dashboard_routes
 from pixel.beacon_routes import build_pipeline
 from pixel.beacon_routes import routes as beacon_routes
+from pixel.fastpath import OpenPixelFastPath
 from pixel.routes import routes as email_routes
 from pixel.service import EmailService
 
@@ -58,5 +59,6 @@ def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None) -> St
     app.state.email = EmailService.build(svc)
     app.state.beacon = build_pipeline(svc)
     app.add_middleware(SiteCORS, config=lambda: svc.config)
+    app.add_middleware(OpenPixelFastPath, pipeline=lambda: app.state.email.pipeline)
     return app
 

@@ -396,3 +396,32 @@ async def test_replayed_honeypot_clicks_stay_machine_and_counted(env: Env) -> No
         assert r.status_code in (302, 303, 307)
     rows = env.engagement("click")
     assert len(rows) == 21 and all(m == 1 for _, _, m, *_ in rows)  # the human-looking one too
+
+
+async def test_pixel_fast_path_answers_like_the_routed_pixel(env: Env) -> None:
+    """The plain-ASGI fast path and the routed handler give the same bytes and headers."""
+    from pixel.routes import open_pixel
+
+    await env.subscribe("eve@example.com", ["news"], tracking=True)
+    prep = await env.prepare("eve@example.com", HTML)
+    pixel = path(links(prep.html, "o")[0])
+    fast = await env.client.get(pixel, headers={"User-Agent": "Mozilla/5.0 (Windows NT 10.0)"})
+    stored = len(env.engagement("open"))
+    head = await env.client.head(pixel)
+    bad = await env.client.get("/e/o/not-a-token.gif")
+    opens = env.engagement("open")
+    assert stored == 1 and [o[1:3] for o in opens] == [("human", 0), ("bot", 1)]  # HEAD: machine
+    assert fast.status_code == bad.status_code == head.status_code == 200
+    assert fast.content == bad.content and len(fast.content) == 43 and head.content == b""
+    # The routed handler, called directly, answers the same.
+    scope = {"type": "http", "method": "GET", "path": pixel, "headers": [],
+             "path_params": {"token": pixel[5:-4]}, "app": env.client._transport.app,  # type: ignore[attr-defined]
+             "query_string": b""}
+    from starlette.requests import Request
+
+    routed = await open_pixel(Request(scope))
+    assert routed.body == fast.content and routed.status_code == 200
+    for h in ("cache-control", "content-type", "pragma", "expires", "content-length"):
+        assert routed.headers[h] == fast.headers[h], h
+    # Paths the fast path must not take still reach the router.
+    assert (await env.client.get("/e/o/a/b.gif")).status_code == 404
