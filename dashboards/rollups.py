@@ -60,13 +60,20 @@ def consent_increments(events: Iterable[StoredEvent]) -> tuple[Counter[ConsentKe
     return decisions, granted
 
 
+def consent_changes(events: Iterable[StoredEvent]) -> tuple[list[tuple[Any, ...]],
+                                                            list[tuple[Any, ...]]]:
+    """Upsert parameters (key..., count) for dash_consent_daily and dash_purpose_daily."""
+    decisions, granted = consent_increments(events)
+    return [(*k, n) for k, n in decisions.items()], [(*k, n) for k, n in granted.items()]
+
+
 def apply_consent(db: sqlite3.Connection, events: Sequence[StoredEvent]) -> None:
     """Add a batch of ledger events to the rollups (inside the writer's open transaction)."""
-    decisions, granted = consent_increments(events)
+    decisions, granted = consent_changes(events)
     if decisions:
-        db.executemany(CONSENT_UPSERT, [(*k, n) for k, n in decisions.items()])
+        db.executemany(CONSENT_UPSERT, decisions)
     if granted:
-        db.executemany(PURPOSE_UPSERT, [(*k, n) for k, n in granted.items()])
+        db.executemany(PURPOSE_UPSERT, granted)
 
 
 def engagement_increments(rows: Iterable[Sequence[Any]]) -> Counter[EmailKey]:
@@ -78,6 +85,18 @@ def engagement_increments(rows: Iterable[Sequence[Any]]) -> Counter[EmailKey]:
     return out
 
 
+def engagement_changes(rows: Iterable[Sequence[Any]],
+                       moved: Iterable[tuple[str, str, str, str]]) -> list[tuple[Any, ...]]:
+    """Upsert parameters (key..., delta) for dash_email_daily: the inserted engagement `rows`
+    counted, and each reclassified click `moved` (site, campaign, day, old class) taken from
+    (old class, human) to (scanner, machine). Zero deltas are left out."""
+    inc = engagement_increments(rows)
+    for site, campaign, day, cls in moved:
+        inc[(site, campaign, day, "click", cls, 0)] -= 1
+        inc[(site, campaign, day, "click", "scanner", 1)] += 1
+    return [(*k, n) for k, n in inc.items() if n]
+
+
 def apply_engagement(db: sqlite3.Connection, rows: Sequence[Sequence[Any]],
                      reclassify: Sequence[Sequence[Any]]) -> None:
     """Count inserted engagement rows, and move the clicks a scanner burst is about to
@@ -85,7 +104,6 @@ def apply_engagement(db: sqlite3.Connection, rows: Sequence[Sequence[Any]],
 
     Call after the INSERT and before the reclassifying UPDATE: `reclassify` holds that
     UPDATE's parameters (reason, site, message, since_ms) and selects the same rows."""
-    inc = engagement_increments(rows)
     moved: dict[int, tuple[str, str, str, str]] = {}  # by row id: one burst may list a row twice
     for _reason, site, message, since_ms in reclassify:
         for rid, campaign, day, cls in db.execute(
@@ -93,9 +111,6 @@ def apply_engagement(db: sqlite3.Connection, rows: Sequence[Sequence[Any]],
                 "WHERE site = ? AND message = ? AND kind = 'click' AND ts_ms >= ? "
                 "AND machine = 0", (site, message, since_ms)):
             moved[rid] = (site, campaign, day, cls)
-    for site, campaign, day, cls in moved.values():
-        inc[(site, campaign, day, "click", cls, 0)] -= 1
-        inc[(site, campaign, day, "click", "scanner", 1)] += 1
-    changes = [(*k, n) for k, n in inc.items() if n]
+    changes = engagement_changes(rows, moved.values())
     if changes:
         db.executemany(EMAIL_UPSERT, changes)

@@ -9,9 +9,13 @@ through the app's, so "committed before answered" is checked from outside.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import re
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -24,8 +28,9 @@ from cmp.storage.base import Engagement, Storage, StorageError
 from cmp.storage.sqlite import migrations, open_storage
 from cmp.types import EventKind
 
-from .conftest import COUNTRY_HEADER, build_services, running
+from .conftest import CHROME_UA, COUNTRY_HEADER, build_services, running
 from .test_beacon import beacon, token
+from .test_dashboard import BASE, MAIL_HTML, Env, cells, config_text, email_seed, seed_consents
 from .test_email_flow import CHROME, HTML, SECRET, links, path, write_config
 from .test_storage import short_lived
 
@@ -49,6 +54,41 @@ async def scalar(url: str, sql: str) -> list[object]:
     pg = await asyncpg.connect(url)
     try:
         return [r[0] for r in await pg.fetch(sql)]
+    finally:
+        await pg.close()
+
+
+async def rows_of(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Whole rows of `sql`, read with the driver directly (not through our storage)."""
+    if url.startswith("sqlite:///"):
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+        try:
+            return [tuple(r) for r in conn.execute(sql).fetchall()]
+        finally:
+            conn.close()
+    pg = await asyncpg.connect(url)
+    try:
+        return [tuple(r) for r in await pg.fetch(sql)]
+    finally:
+        await pg.close()
+
+
+async def execute(url: str, *statements: str) -> None:
+    """Run statements in one transaction with the driver directly."""
+    if url.startswith("sqlite:///"):
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
+        try:
+            with conn:
+                for sql in statements:
+                    conn.execute(sql)
+        finally:
+            conn.close()
+        return
+    pg = await asyncpg.connect(url)
+    try:
+        async with pg.transaction():
+            for sql in statements:
+                await pg.execute(sql)
     finally:
         await pg.close()
 
@@ -305,3 +345,144 @@ async def test_beacon_stored_only_with_consent(database_url: str, tmp_path: Path
         assert len(subjects) == 1 and subjects[0]
         assert await svc.storage.beacon_erase_subject("demo", str(subjects[0])) == 2
         assert await scalar(database_url, "SELECT subject FROM beacon_events") == [None, None]
+
+
+# --- dashboard rollups (dashboards/rollups.py, migration 0004) ----------------------------------
+
+@contextlib.asynccontextmanager
+async def dash_env(database_url: str, tmp_path: Path) -> AsyncIterator[Env]:
+    """test_dashboard's environment (sites alpha and beta with e-mail) on any backend."""
+    path, keys = config_text(tmp_path)
+    svc = build_services(tmp_path / "unused.db", path, public_url=BASE, database=database_url)
+    app = create_app(svc)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE,
+                                     headers={"User-Agent": CHROME_UA}) as client:
+            yield Env(client, svc, app, keys, tmp_path / "unused.db")
+
+
+async def burst_after_human_clicks(env: Env) -> None:
+    """A scanner that clicks a message's real links before its honeypot: the first click is
+    stored as a person's, the second completes a burst and reclassifies the first (after
+    email_seed, whose recipients are signed up)."""
+    prep = await env.app.state.email.preparer.prepare(
+        "alpha", campaign="autumn", list_id="news", to="dan@example.com", html_body=MAIL_HTML,
+        now=1_000_000)
+    clicks = [httpx.URL(u.replace("&amp;", "&")).raw_path.decode()
+              for u in re.findall(rf'"({BASE}/e/c/[^"]+)"', prep.html)]
+    assert len(clicks) == 3  # two links and the honeypot
+    for u in reversed(clicks):
+        assert (await env.client.get(u)).status_code in (302, 303, 307)
+    assert await env.svc.storage.email_counts("alpha", "autumn") == [("click", "scanner", True, 3)]
+
+
+def _json(url: str, field: str) -> str:
+    """A payload field as text in each dialect (JSON true reads as 1 / 'true')."""
+    if url.startswith("sqlite:///"):
+        return f"json_extract(payload, '$.{field}')"
+    return f"(payload::jsonb #>> '{{{field.replace('.', ',')}}}')"
+
+
+async def expected_rollups(url: str, site: str) -> dict[str, list[tuple[Any, ...]]]:
+    """The dash_* read methods' rows recounted with plain SQL over the event tables."""
+    act = _json(url, "action")
+    banner = f"site = '{site}' AND COALESCE({_json(url, 'channel')}, '') <> 'email'"
+    consent = await rows_of(
+        url, f"SELECT substr(ts, 1, 10), {_json(url, 'regime')}, {_json(url, 'language')}, "
+             f"{act}, COUNT(*) FROM consent_events WHERE {banner} AND "
+             f"{act} IN ('accept_all', 'reject_all', 'custom', 'withdraw') GROUP BY 1, 2, 3, 4")
+    purpose = []
+    for name in ("necessary", "analytics", "marketing"):
+        on = _json(url, f"choices.purposes.{name}")
+        purpose += [(d, r, lang, name, n) for d, r, lang, n in await rows_of(
+            url, f"SELECT substr(ts, 1, 10), {_json(url, 'regime')}, {_json(url, 'language')}, "
+                 f"SUM(CASE WHEN CAST({on} AS TEXT) IN ('1', 'true') THEN 1 ELSE 0 END) FROM consent_events "
+                 f"WHERE {banner} AND {act} IN ('accept_all', 'reject_all', 'custom') "
+                 "GROUP BY 1, 2, 3")]
+    email = await rows_of(
+        url, "SELECT campaign, substr(ts, 1, 10), kind, class, machine, COUNT(*) "
+             f"FROM email_engagement WHERE site = '{site}' GROUP BY 1, 2, 3, 4, 5")
+    return {"consent": sorted((a, b, c, d, int(n)) for a, b, c, d, n in consent),
+            "purpose": sorted((a, b, c, d, int(n)) for a, b, c, d, n in purpose),
+            "email": sorted((a, b, c, d, bool(m), int(n)) for a, b, c, d, m, n in email)}
+
+
+async def rollups_read(storage: Storage, site: str) -> dict[str, list[tuple[Any, ...]]]:
+    """What the dash_* methods return, sorted. E-mail rows whose count moved to zero (every
+    click of a key reclassified) stay in the table on both backends; a recount has no such
+    row, so they are left out here."""
+    return {"consent": sorted(await storage.dash_consent_daily(site, "2000-01-01")),
+            "purpose": sorted(await storage.dash_purpose_daily(site, "2000-01-01")),
+            "email": sorted(r for r in await storage.dash_email_daily(site) if r[-1])}
+
+
+async def test_dashboard_rollups_equal_plain_sql_and_the_backfill(
+        database_url: str, tmp_path: Path) -> None:
+    """Consents and e-mail engagement (with a scanner burst) through the real app and pixel
+    pipeline: the rollups kept by the writers equal a recount over the event tables, read from
+    another connection; migration 0004's backfill rebuilds the same rows."""
+    async with dash_env(database_url, tmp_path) as env:
+        await seed_consents(env)
+        await email_seed(env)
+        await burst_after_human_clicks(env)
+        live = {site: await rollups_read(env.svc.storage, site) for site in ("alpha", "beta")}
+    # The first click was stored as a person's, then reclassified by the burst.
+    first = await rows_of(database_url, "SELECT class, machine, reason FROM email_engagement "
+                                        "WHERE campaign = 'autumn' ORDER BY id LIMIT 1")
+    assert first == [("scanner", 1, "burst")]
+    checker = await opened(database_url)
+    try:
+        for site in ("alpha", "beta"):
+            want = await expected_rollups(database_url, site)
+            assert live[site] == await rollups_read(checker, site) == want, site
+        alpha = live["alpha"]
+        assert {c for c, *_ in alpha["email"]} == {"spring", "summer", "autumn"}
+        autumn = [(k, c, m, n) for camp, _, k, c, m, n in alpha["email"] if camp == "autumn"]
+        assert autumn == [("click", "scanner", True, 3)]  # the human click's count moved
+        assert [r[2:] for r in await checker.dash_email_daily("alpha", "autumn")
+                if not r[4]] == [("click", "human", False, 0)]
+        assert any(k == "click" and c == "scanner" and m for _, _, k, c, m, _ in alpha["email"])
+        summer = sorted(await checker.dash_email_daily("alpha", "summer"))
+        assert summer == [r for r in alpha["email"] if r[0] == "summer"] and summer
+        assert await checker.dash_consent_daily("alpha", "2999-01-01") == []
+    finally:
+        await checker.close()
+    # Drop the rollups and let migration 0004 rebuild them from the event tables.
+    await execute(database_url, *(f"DROP TABLE {t}" for t in (
+        "dash_consent_daily", "dash_purpose_daily", "dash_email_daily")),
+        "DELETE FROM schema_migrations WHERE version = 4")
+    rebuilt = await opened(database_url)
+    try:
+        for site in ("alpha", "beta"):
+            assert await rollups_read(rebuilt, site) == live[site], site
+    finally:
+        await rebuilt.close()
+
+
+async def dashboard_cells(database_url: str, tmp_path: Path) -> dict[str, dict[str, str]]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    async with dash_env(database_url, tmp_path) as env:
+        await seed_consents(env)
+        await email_seed(env)
+        await burst_after_human_clicks(env)
+        r = await env.login(user="ann")
+        assert r.status_code == 303
+        out = {}
+        for view in ("consent?days=7", "consent?days=365", "email?campaign=spring",
+                     "email?campaign=autumn", "email"):
+            page = await env.client.get(f"/dashboard/sites/alpha/{view}")
+            assert page.status_code == 200, page.text
+            out[view] = cells(page.text)
+            assert out[view], view
+        return out
+
+
+async def test_dashboard_views_show_the_same_numbers_on_postgresql_as_on_sqlite(
+        pg_url: str, tmp_path: Path) -> None:
+    on_sqlite = await dashboard_cells(f"sqlite:///{tmp_path / 'lite' / 'dash.db'}",
+                                      tmp_path / "lite")
+    on_pg = await dashboard_cells(pg_url, tmp_path / "pg")
+    assert on_pg == on_sqlite
+    assert on_pg["consent?days=7"]["purpose:analytics:granted"] != "0"
+    assert on_pg["email?campaign=spring"]["spring:machine_clicks"] != "0"

@@ -24,6 +24,7 @@ from cmp.ledger import EVENT_COLUMNS, GENESIS, NewEvent, Notice, StoredEvent, ch
 from cmp.storage.base import BeaconRow, EmailSignup, Engagement, StorageError
 from cmp.storage.sqlite import migrations
 from cmp.storage.writer import GroupCommitWriter
+from dashboards import rollups
 
 T = TypeVar("T")
 
@@ -33,6 +34,31 @@ EVENT_FIELDS = [c.strip() for c in EVENT_COLUMNS.split(",")]
 ENGAGEMENT_FIELDS = ["site", "campaign", "message", "recipient", "list", "kind", "link", "class",
                      "machine", "reason", "ts", "ts_ms"]
 BEACON_FIELDS = ["site", "name", "url", "referrer", "props", "subject", "ua_class", "ts", "ts_ms"]
+# Dashboard rollups (dashboards/rollups.py does the counting): one batched upsert per table,
+# rows in key order so concurrent writers lock the same rollup rows in the same order.
+CONSENT_UPSERT = (
+    "INSERT INTO dash_consent_daily AS t (site, day, regime, language, action, events) "
+    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (site, day, regime, language, action) "
+    "DO UPDATE SET events = t.events + EXCLUDED.events")
+PURPOSE_UPSERT = (
+    "INSERT INTO dash_purpose_daily AS t (site, day, regime, language, purpose, granted) "
+    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (site, day, regime, language, purpose) "
+    "DO UPDATE SET granted = t.granted + EXCLUDED.granted")
+EMAIL_UPSERT = (
+    "INSERT INTO dash_email_daily AS t (site, campaign, day, kind, class, machine, events) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (site, campaign, day, kind, class, machine) "
+    "DO UPDATE SET events = t.events + EXCLUDED.events")
+# A scanner burst: reclassify the message's human clicks since a time and return, per row
+# changed, what its rollup key was (the old class comes from the pre-update row in `o`). Rows
+# another transaction reclassified first fail the `e.machine = 0` recheck and are not returned,
+# so counts move exactly once per row.
+RECLASSIFY = (
+    "UPDATE email_engagement AS e SET class = 'scanner', machine = 1, "
+    "reason = COALESCE(e.reason, $1) "
+    "FROM (SELECT id, class FROM email_engagement WHERE site = $2 AND message = $3 "
+    "AND kind = 'click' AND ts_ms >= $4 AND machine = 0) AS o "
+    "WHERE e.id = o.id AND e.machine = 0 "
+    "RETURNING e.site, e.campaign, substr(e.ts, 1, 10), o.class")
 # Lock conflicts between writers on several hosts that a retry resolves.
 RETRYABLE = (asyncpg.exceptions.DeadlockDetectedError,
              asyncpg.exceptions.SerializationError)
@@ -328,6 +354,33 @@ class PostgresStorage:
         return n + await self._update(
             "DELETE FROM email_engagement WHERE site = $1 AND ts_ms < $2", site, before_ms)
 
+    # --- dashboard rollups (dashboards/rollups.py) ------------------------------------------
+    # Read-only: the writers keep these tables in their own transactions.
+
+    async def dash_consent_daily(self, site: str, since_day: str
+                                 ) -> list[tuple[str, str, str, str, int]]:
+        rows = await self.pool.fetch(
+            "SELECT day, regime, language, action, events FROM dash_consent_daily "
+            "WHERE site = $1 AND day >= $2 ORDER BY day, regime, language, action",
+            site, since_day)
+        return [(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
+
+    async def dash_purpose_daily(self, site: str, since_day: str
+                                 ) -> list[tuple[str, str, str, str, int]]:
+        rows = await self.pool.fetch(
+            "SELECT day, regime, language, purpose, granted FROM dash_purpose_daily "
+            "WHERE site = $1 AND day >= $2 ORDER BY day, regime, language, purpose",
+            site, since_day)
+        return [(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
+
+    async def dash_email_daily(self, site: str, campaign: str | None = None
+                               ) -> list[tuple[str, str, str, str, bool, int]]:
+        rows = await self.pool.fetch(
+            "SELECT campaign, day, kind, class, machine, events FROM dash_email_daily "
+            "WHERE site = $1 AND ($2::text IS NULL OR campaign = $2) "
+            "ORDER BY campaign, day, kind, class, machine", site, campaign)
+        return [(r[0], r[1], r[2], r[3], bool(r[4]), int(r[5])) for r in rows]
+
 
 async def _write_events(conn: asyncpg.Connection, events: list[NewEvent]) -> list[StoredEvent]:
     """One group-commit transaction: lock each site's head row, continue its chain, COPY rows."""
@@ -361,6 +414,13 @@ async def _write_events(conn: asyncpg.Connection, events: list[NewEvent]) -> lis
             "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (hash) DO NOTHING",
             [(n.hash, n.site, n.revision, n.language, canonical_json(n.texts).decode(), ts)
              for n, ts in notices.values()])
+    # Dashboard counts commit with the events. Each site's rollup rows are only written by
+    # the batch holding that site's chain_heads lock, so these upserts never wait on a peer.
+    decisions, granted = rollups.consent_changes(stored)
+    if decisions:
+        await conn.executemany(CONSENT_UPSERT, sorted(decisions))
+    if granted:
+        await conn.executemany(PURPOSE_UPSERT, sorted(granted))
     return stored
 
 
@@ -402,9 +462,11 @@ async def _write_engagement(conn: asyncpg.Connection, items: list[Engagement]) -
         await conn.executemany(
             "INSERT INTO email_suppressions (site, recipient, scope, reason, ts) "
             "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING", suppress)
-    if reclassify:
-        await conn.executemany(
-            "UPDATE email_engagement SET class = 'scanner', machine = 1, "
-            "reason = COALESCE(reason, $1) WHERE site = $2 AND message = $3 "
-            "AND kind = 'click' AND ts_ms >= $4 AND machine = 0", reclassify)
+    moved: list[tuple[str, str, str, str]] = []  # (site, campaign, day, old class) per row
+    for params in reclassify:  # in order, as SQLite's executemany: the first reason wins
+        moved += [(r[0], r[1], r[2], r[3]) for r in await conn.fetch(RECLASSIFY, *params)]
+    # Dashboard counts commit with the rows, including the clicks just reclassified.
+    changes = rollups.engagement_changes(rows, moved)
+    if changes:
+        await conn.executemany(EMAIL_UPSERT, sorted(changes))
     return out
