@@ -537,7 +537,9 @@
     tags();
     return Promise.all([css, new Promise(function (ok) {
       if (d.body) ok(); else d.addEventListener("DOMContentLoaded", ok);
-    })]).then(function () {
+    }), new Promise(function (ok) { setTimeout(ok, 0); })]).then(function () {
+      // Drawn in a task of its own (the timeout above): applying the config and the banner's
+      // first layout together made a long task on slow devices.
       if (state) ui.chosen(); else ui.showBanner();
       return cfg;
     });
