@@ -82,6 +82,7 @@ def campaigns_overview(cs: Sequence[Campaign]) -> str:
     c.add("human clicks", [x.human_clicks for x in cs])
     c.add("scanner clicks", [x.machine_clicks for x in cs])
     c.add("unsubscribes", [x.unsubscribed for x in cs])
+    c.add("sends", [x.sends for x in cs])  # last: the other series keep their colours
     return data_uri(c)
 
 
@@ -100,6 +101,6 @@ def campaign_days(cp: Campaign) -> str:
                           else 0))
     c.x_labels = days
     for series in ("human opens", "machine opens", "human clicks", "machine clicks",
-                   "unsubscribes"):
+                   "unsubscribes", "sends"):
         c.add(series, [cp.by_day[d].get(series, 0) for d in days])
     return data_uri(c)

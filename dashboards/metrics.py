@@ -6,6 +6,9 @@ Definitions, decided once:
 - The *consent rate* of a purpose is the share of decisions that granted it.
 - A *machine* open or click is one the pipeline flagged `machine` (proxies that prefetch,
   scanners, bots); everything else is *human*.
+- A *send* is a message prepared for one recipient (`consentry email prepare`, tracked or
+  not); the open and click *rates* are human opens and human clicks per send (a person who
+  opens twice counts twice), shown only where a campaign has sends.
 """
 
 from __future__ import annotations
@@ -92,6 +95,7 @@ class Campaign:
     opens: dict[tuple[str, bool], int] = field(default_factory=dict)  # (class, machine) -> n
     clicks: dict[tuple[str, bool], int] = field(default_factory=dict)
     unsubscribes: dict[str, int] = field(default_factory=dict)  # by method
+    sends: int = 0
     by_day: dict[str, dict[str, int]] = field(default_factory=dict)  # day -> series -> n
 
     @staticmethod
@@ -118,10 +122,20 @@ class Campaign:
     def unsubscribed(self) -> int:
         return sum(self.unsubscribes.values())
 
+    @property
+    def open_rate(self) -> float | None:
+        """Human opens per send; None without sends."""
+        return self.human_opens / self.sends if self.sends else None
+
+    @property
+    def click_rate(self) -> float | None:
+        """Human clicks per send; None without sends."""
+        return self.human_clicks / self.sends if self.sends else None
+
 
 def series_of(kind: str, machine: bool) -> str:
-    if kind == "unsubscribe":
-        return "unsubscribes"
+    if kind in ("unsubscribe", "send"):
+        return kind + "s"
     return f"{'machine' if machine else 'human'} {kind}s"
 
 
@@ -137,6 +151,8 @@ def campaigns(rows: list[tuple[str, str, str, str, bool, int]]) -> list[Campaign
             c.clicks[(cls, machine)] = c.clicks.get((cls, machine), 0) + n
         elif kind == "unsubscribe":
             c.unsubscribes[cls] = c.unsubscribes.get(cls, 0) + n
+        elif kind == "send":
+            c.sends += n
         per = c.by_day.setdefault(day, {})
         s = series_of(kind, machine)
         per[s] = per.get(s, 0) + n

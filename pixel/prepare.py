@@ -7,7 +7,10 @@
 - a hidden honeypot link (tracked mail only) that marks a scanner's burst;
 - a visible unsubscribe link, and the headers `List-Unsubscribe` (HTTPS first, optional
   mailto) and `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058);
-- optional DKIM signature (dkimpy) whose `h=` covers both unsubscribe headers.
+- optional DKIM signature (dkimpy) whose `h=` covers both unsubscribe headers;
+- a *send* recorded for every message prepared (the sender prepares each message it sends
+  once): an engagement row of kind `send`, tracked or not (counting a message sent is not
+  tracking the person), stored through the engagement writer before `prepare` returns.
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 from cmp.consent import FieldError
+from cmp.ledger import iso
+from cmp.storage.base import Engagement
 from pixel.recipients import ALL, AddressError, EmailConsents, tracking_allowed
 from pixel.tokens import HONEYPOT, check_id
 from pixel.urls import safe_destination
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
+SEND, SENT = "send", "sent"  # engagement kind and class of a prepared (sent) message
 # Headers DKIM signs: the two RFC 8058 demands, plus what makes the message the message.
 DKIM_HEADERS = (b"from", b"to", b"subject", b"date", b"message-id", b"mime-version",
                 b"content-type", b"list-unsubscribe", b"list-unsubscribe-post")
@@ -121,7 +127,8 @@ class Preparer:
         if not state.subscribed(list_id):
             raise Refused("to", f"no marketing consent for list {list_id!r} in the ledger", 409)
         tracked = tracking_allowed(email, state, suppressed)
-        sent = int(now if now is not None else time.time())
+        sent_at = now if now is not None else time.time()
+        sent = int(sent_at)
         message = secrets.token_urlsafe(9)
         base = self.consents.base_url(email)
         body = html_body
@@ -179,5 +186,14 @@ class Preparer:
         if email.unsubscribe_mailto:
             uris.append(f"<mailto:{email.unsubscribe_mailto}?subject=unsubscribe-{unsub_tok}>")
         headers = {"List-Unsubscribe": ", ".join(uris), "List-Unsubscribe-Post": ONE_CLICK}
+        # The send, committed before the message is handed out. The suppression check runs
+        # again inside the writer's transaction: an unsubscribe that committed since the check
+        # above refuses the message instead of counting it. (#tracking does not stop a send.)
+        if not await self.consents.storage.append_engagement(Engagement(
+                site=site_id, campaign=campaign, message=message, recipient=recipient,
+                list=list_id, kind=SEND, link=None, cls=SENT, machine=False, reason=None,
+                ts=iso(datetime.fromtimestamp(sent_at, UTC)), ts_ms=int(sent_at * 1000),
+                blocked_by=(list_id, ALL))):
+            raise Refused("to", f"the recipient unsubscribed from {list_id!r}: do not send", 409)
         return Prepared(site_id, campaign, list_id, recipient, message, body, headers, tracked,
                         links, unsub_url, skipped)

@@ -21,6 +21,7 @@ from cmp.consent import FieldError
 from cmp.storage.base import StorageError
 from cmp.storage.writer import WriterClosed
 from pixel import pages
+from pixel.prepare import SEND
 from pixel.service import EmailService
 
 GIF = base64.b64decode("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
@@ -200,6 +201,11 @@ async def campaign_stats(request: Request) -> Response:
             else:
                 human += n
         out[kind + "s"] = {"human": human, "machine": machine, "by_class": by_class}
+    # Messages prepared (kind "send"): never an open or a click, the base of the rates.
+    sends = sum(n for k, _, _, n in rows if k == SEND)
+    out["sends"] = sends
+    out["rates"] = {"human_opens_per_send": out["opens"]["human"] / sends if sends else None,
+                    "human_clicks_per_send": out["clicks"]["human"] / sends if sends else None}
     out["outcomes_this_process"] = email.pipeline.counters.for_campaign(site_id, campaign)
     return JSONResponse(out, headers=NO_STORE)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import re
 import sqlite3
@@ -30,7 +31,16 @@ from cmp.types import EventKind
 
 from .conftest import CHROME_UA, COUNTRY_HEADER, build_services, running
 from .test_beacon import beacon, token
-from .test_dashboard import BASE, MAIL_HTML, Env, cells, config_text, email_seed, seed_consents
+from .test_dashboard import (
+    BASE,
+    MAIL_HTML,
+    Env,
+    cells,
+    config_text,
+    email_seed,
+    pct,
+    seed_consents,
+)
 from .test_email_flow import CHROME, HTML, SECRET, links, path, write_config
 from .test_storage import short_lived
 
@@ -274,6 +284,12 @@ async def test_email_engagement_and_suppression(database_url: str) -> None:
         counts = await storage.email_counts("shop", "spring")
         assert ("click", "scanner", True, 2) in counts
         assert ("open", "human", False, 2) in counts
+        # A send (a prepared message) is stopped by a list or #all suppression, not #tracking.
+        send = dataclasses.replace(_eng("r1", "send"), cls="sent", blocked_by=("news", "#all"))
+        assert not await storage.append_engagement(send)
+        assert await other.append_engagement(_eng("r4", "unsubscribe", suppress=("#tracking",)))
+        assert await storage.append_engagement(dataclasses.replace(send, recipient="r4"))
+        assert ("send", "sent", False, 1) in await other.email_counts("shop", "spring")
         assert await storage.email_unsuppress("shop", "r1", ["news"]) == 1
         assert await storage.append_engagement(_eng("r1", blocked=("news",)))
 
@@ -316,7 +332,12 @@ async def test_email_open_pixel_end_to_end(database_url: str, tmp_path: Path) ->
             for _ in range(2):
                 r = await client.get(pixel)
                 assert r.status_code == 200 and len(r.content) == 43
-            assert await svc.storage.email_counts("shop", "spring") == [("open", "human", False, 2)]
+            assert await svc.storage.email_counts("shop", "spring") == [
+                ("open", "human", False, 2), ("send", "sent", False, 1)]
+            stats = (await client.get("/v1/sites/shop/email/campaigns/spring",
+                                      headers={"Authorization": f"Bearer {key}"})).json()
+            assert (stats["sends"], stats["opens"]["human"]) == (1, 2)
+            assert stats["rates"] == {"human_opens_per_send": 2.0, "human_clicks_per_send": 0.0}
             # one-click unsubscribe (RFC 8058), then the pixel logs no more for this list
             r = await client.post(path(prep.unsubscribe_url),
                                   content=b"List-Unsubscribe=One-Click",
@@ -374,7 +395,8 @@ async def burst_after_human_clicks(env: Env) -> None:
     assert len(clicks) == 3  # two links and the honeypot
     for u in reversed(clicks):
         assert (await env.client.get(u)).status_code in (302, 303, 307)
-    assert await env.svc.storage.email_counts("alpha", "autumn") == [("click", "scanner", True, 3)]
+    assert await env.svc.storage.email_counts("alpha", "autumn") == [
+        ("click", "scanner", True, 3), ("send", "sent", False, 1)]
 
 
 def _json(url: str, field: str) -> str:
@@ -429,7 +451,8 @@ async def test_dashboard_rollups_equal_plain_sql_and_the_backfill(
         live = {site: await rollups_read(env.svc.storage, site) for site in ("alpha", "beta")}
     # The first click was stored as a person's, then reclassified by the burst.
     first = await rows_of(database_url, "SELECT class, machine, reason FROM email_engagement "
-                                        "WHERE campaign = 'autumn' ORDER BY id LIMIT 1")
+                                        "WHERE campaign = 'autumn' AND kind = 'click' "
+                                        "ORDER BY id LIMIT 1")
     assert first == [("scanner", 1, "burst")]
     checker = await opened(database_url)
     try:
@@ -439,9 +462,10 @@ async def test_dashboard_rollups_equal_plain_sql_and_the_backfill(
         alpha = live["alpha"]
         assert {c for c, *_ in alpha["email"]} == {"spring", "summer", "autumn"}
         autumn = [(k, c, m, n) for camp, _, k, c, m, n in alpha["email"] if camp == "autumn"]
-        assert autumn == [("click", "scanner", True, 3)]  # the human click's count moved
-        assert [r[2:] for r in await checker.dash_email_daily("alpha", "autumn")
-                if not r[4]] == [("click", "human", False, 0)]
+        # the human click's count moved; the send is neither a click nor touched by the burst
+        assert sorted(autumn) == [("click", "scanner", True, 3), ("send", "sent", False, 1)]
+        assert sorted(r[2:] for r in await checker.dash_email_daily("alpha", "autumn")
+                      if not r[4]) == [("click", "human", False, 0), ("send", "sent", False, 1)]
         assert any(k == "click" and c == "scanner" and m for _, _, k, c, m, _ in alpha["email"])
         summer = sorted(await checker.dash_email_daily("alpha", "summer"))
         assert summer == [r for r in alpha["email"] if r[0] == "summer"] and summer
@@ -458,6 +482,38 @@ async def test_dashboard_rollups_equal_plain_sql_and_the_backfill(
             assert await rollups_read(rebuilt, site) == live[site], site
     finally:
         await rebuilt.close()
+
+
+async def test_sends_on_the_stats_route_and_dashboard_equal_plain_sql(
+        database_url: str, tmp_path: Path) -> None:
+    """Each prepared message is one send; the campaign stats route and the e-mail view count
+    them like SQL does, never as opens or clicks, and divide human opens and clicks by them."""
+    async with dash_env(database_url, tmp_path) as env:
+        await email_seed(env)
+        await burst_after_human_clicks(env)
+        r = await env.login(user="ann")
+        assert r.status_code == 303
+        page = cells((await env.client.get("/dashboard/sites/alpha/email")).text)
+        for campaign in ("spring", "summer", "autumn"):
+            sql = {k: (await scalar(database_url, "SELECT COUNT(*) FROM email_engagement WHERE "
+                                    f"site = 'alpha' AND campaign = '{campaign}' AND {w}"))[0]
+                   for k, w in (("sends", "kind = 'send'"),
+                                ("opens", "kind = 'open' AND machine = 0"),
+                                ("clicks", "kind = 'click' AND machine = 0"))}
+            sends, opens, clicks = (int(str(sql[k])) for k in ("sends", "opens", "clicks"))
+            assert sends >= 1
+            stats = (await env.client.get(f"/v1/sites/alpha/email/campaigns/{campaign}",
+                                          headers={"Authorization": f"Bearer {env.keys['alpha']}"}
+                                          )).json()
+            assert stats["sends"] == sends
+            assert (stats["opens"]["human"], stats["clicks"]["human"]) == (opens, clicks)
+            assert "sent" not in stats["opens"]["by_class"] | stats["clicks"]["by_class"]
+            assert stats["rates"] == {"human_opens_per_send": opens / sends,
+                                      "human_clicks_per_send": clicks / sends}
+            assert page[f"{campaign}:sends"] == str(sends)
+            assert page[f"{campaign}:open_rate"] == pct(opens, sends)
+            assert page[f"{campaign}:click_rate"] == pct(clicks, sends)
+            assert page[f"{campaign}:human_opens"] == str(opens)
 
 
 async def dashboard_cells(database_url: str, tmp_path: Path) -> dict[str, dict[str, str]]:

@@ -274,7 +274,8 @@ async def test_no_event_without_tracking_consent(env: Env) -> None:
     assert r.status_code == 200 and len(r.content) == 43
     r = await env.client.get(f"/e/c/{c}")
     assert r.status_code == 302 and r.headers["location"] == "https://shop.example/"
-    assert env.engagement() == []
+    # Only the send: an untracked message counts as sent, but nothing about its reading.
+    assert env.engagement() == [("send", "sent", 0, None, None, rid)]
     counts = env.email.pipeline.counters.for_campaign("shop", "spring")
     assert counts == {"open": {"no_consent": 1}, "click": {"no_consent": 1}}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import email
+import sqlite3
 import subprocess
 from email import policy
 from pathlib import Path
@@ -94,6 +95,71 @@ async def test_refused_without_consent_or_when_suppressed(env: Env) -> None:
         await env.prepare("CY@Example.com ", HTML)  # same recipient after normalisation
 
 
+def _sends(env: Env) -> list[tuple[object, ...]]:
+    return env.rows("SELECT campaign, message, recipient, list, link, class, machine, reason, ts, "
+                    "ts_ms FROM email_engagement WHERE kind = 'send' ORDER BY id")
+
+
+async def test_each_prepared_message_is_one_send_and_a_refused_one_none(env: Env) -> None:
+    from pixel.prepare import Refused
+
+    await env.subscribe("ann@example.com", ["news"], tracking=True)
+    await env.subscribe("bob@example.com", ["news"], tracking=False)
+    with pytest.raises(Refused):
+        await env.prepare("nobody@example.com", HTML)
+    with pytest.raises(Refused):
+        await env.prepare("ann@example.com", HTML, list_id="deals")
+    assert _sends(env) == []
+    preps = [await env.prepare("ann@example.com", HTML, now=1_700_000_000.5),
+             await env.prepare("ann@example.com", HTML, now=1_700_000_001),
+             await env.prepare("bob@example.com", HTML, campaign="summer", now=1_700_000_002)]
+    assert [p.tracked for p in preps] == [True, True, False]  # untracked mail is a send too
+    assert _sends(env) == [
+        (p.campaign, p.message_id, p.recipient, "news", None, "sent", 0, None, ts, ms)
+        for p, ts, ms in zip(preps, ("2023-11-14T22:13:20.500Z", "2023-11-14T22:13:21.000Z",
+                                     "2023-11-14T22:13:22.000Z"),
+                             (1_700_000_000_500, 1_700_000_001_000, 1_700_000_002_000),
+                             strict=True)]
+    assert all(str(r[2]).startswith("r_") and "@" not in str(r[2]) for r in _sends(env))
+    # Sends are not opens or clicks: nothing else was stored.
+    assert env.rows("SELECT COUNT(*) FROM email_engagement WHERE kind <> 'send'") == [(0,)]
+
+    # A suppression the pre-check missed (committed by another worker in between) is seen by
+    # the writer's transaction: refused, and no send.
+    ann = preps[0].recipient
+    stale = env.email.consents.storage.email_suppressions
+
+    async def before_the_unsubscribe(site: str, recipient: str) -> set[str]:
+        return set()
+
+    conn = sqlite3.connect(env.db)
+    with conn:
+        conn.execute("INSERT INTO email_suppressions VALUES ('shop', ?, '#all', 'test', 't')",
+                     (ann,))
+    conn.close()
+    env.email.consents.storage.email_suppressions = before_the_unsubscribe  # type: ignore[method-assign]
+    try:
+        with pytest.raises(Refused, match="unsubscribed"):
+            await env.prepare("ann@example.com", HTML)
+    finally:
+        env.email.consents.storage.email_suppressions = stale  # type: ignore[method-assign]
+    assert len(_sends(env)) == 3
+    # Stopping tracking does not stop the send being counted (it is not tracking).
+    with sqlite3.connect(env.db) as conn:
+        conn.execute("INSERT INTO email_suppressions VALUES ('shop', ?, '#tracking', 't', 't')",
+                     (preps[2].recipient,))
+    conn.close()
+    p = await env.prepare("bob@example.com", HTML, campaign="summer")
+    assert not p.tracked and len(_sends(env)) == 4
+
+    # Erasure unlinks the sends from the recipient; the counts stay.
+    r = await env.client.delete(f"/v1/sites/shop/subjects/{ann}",
+                                headers={"Authorization": f"Bearer {env.key}"})
+    assert r.status_code == 200, r.text
+    assert env.rows("SELECT COUNT(*) FROM email_engagement WHERE recipient = ?", (ann,)) == [(0,)]
+    assert len(_sends(env)) == 4
+
+
 def test_cli_import_then_prepare_with_dkim(tmp_path: Path) -> None:
     cfg, _ = write_config(tmp_path)
     db = tmp_path / "cli.db"
@@ -141,3 +207,8 @@ def test_cli_import_then_prepare_with_dkim(tmp_path: Path) -> None:
                         str(tmp_path / "m.html")], env=penv, cwd=tmp_path, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 1 and "no marketing consent" in r.stderr
+    # One send for the message written, none for the refused one.
+    sends = db_rows(db, "SELECT campaign, list, kind, class, machine, link, recipient "
+                        "FROM email_engagement")
+    assert [row[:6] for row in sends] == [("spring", "news", "send", "sent", 0, None)]
+    assert str(sends[0][6]).startswith("r_")

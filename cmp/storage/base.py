@@ -60,7 +60,7 @@ class Storage(Protocol):
     # --- e-mail engagement (pixel/) --------------------------------------------------------
 
     async def append_engagement(self, item: Engagement) -> bool:
-        """Store one open/click/unsubscribe unless a scope in `item.blocked_by` suppresses its
+        """Store one open/click/unsubscribe/send unless a scope in `item.blocked_by` suppresses its
         recipient; True if stored. Returns only after the transaction holding it committed
         (group commit, like `append`); the suppression check runs inside that transaction."""
 
@@ -116,14 +116,15 @@ class Storage(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Engagement:
-    """One open, click or unsubscribe as stored (recipient is a pseudonym, never an address)."""
+    """One open, click, unsubscribe or send (a prepared message) as stored (recipient is a
+    pseudonym, never an address)."""
 
     site: str
     campaign: str
     message: str
     recipient: str
     list: str
-    kind: str  # open | click | unsubscribe
+    kind: str  # open | click | unsubscribe | send (class "sent", never machine)
     link: int | None
     cls: str
     machine: bool

@@ -142,6 +142,8 @@ class SQLiteStorage:
             raise
 
     async def close(self) -> None:
+        await self.close_engagement()  # as on PostgreSQL: waiting rows flush, writers stop
+        await self.close_beacon()
         await self.writer.close()
         for conn in (self._w, self._r):
             if conn is not None:
