@@ -71,9 +71,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# wrk sends every request from 127.0.0.1: with the default rate limits nearly all of them would
+# be refused (consent 429) or dropped (beacon rate_limited), and we would measure the limiter.
+NO_RATE_LIMITS = {"CONSENTRY_CONSENT_RATE_LIMIT": "0", "CONSENTRY_BEACON_RATE_LIMIT": "0"}
+
+
 def clean_env(**extra: str) -> dict[str, str]:
-    """The current environment without CONSENTRY_* (a developer's settings must not leak in)."""
+    """The current environment without CONSENTRY_* (a developer's settings must not leak in),
+    rate limits off."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENTRY_")}
+    env.update(NO_RATE_LIMITS)
     env.update(extra)
     return env
 

@@ -33,6 +33,7 @@ def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None) -> St
             await svc.storage.close_engagement()  # e-mail engagement rows flush first
             await svc.storage.close_beacon()
             await svc.storage.close()
+            await svc.windows.close()
             svc.policy.close()
 
     async def storage_down(request: Request, exc: Exception) -> Response:

@@ -9,10 +9,12 @@ from cmp.config import Config
 from cmp.consent import ConsentService
 from cmp.keys import Keyring, load_master_secret
 from cmp.policy import PolicyEngine
+from cmp.ratelimit import RateLimits
 from cmp.settings import Settings
 from cmp.storage.base import Storage
 from cmp.storage.sqlite import open_storage
 from cmp.tokens import TokenService
+from cmp.windows import Windows, open_windows
 
 
 @dataclass
@@ -26,6 +28,9 @@ class Services:
     consent: ConsentService
     # Extra admin-key hashes per site granted at runtime (the demo prints a fresh key).
     extra_admin_hashes: dict[str, list[str]]
+    # Sliding windows (rate limits, click bursts): in memory, or in Redis shared by all workers.
+    windows: Windows
+    limits: RateLimits
 
     @classmethod
     def build(cls, config: Config, settings: Settings, *, master_secret: bytes | None = None,
@@ -36,8 +41,9 @@ class Services:
         policy = PolicyEngine(config, settings)
         tokens = TokenService(keyring)
         consent = ConsentService(config, storage, policy, tokens, keyring)
+        windows = open_windows(settings.redis_url)
         return cls(config, settings, storage, policy, keyring, tokens, consent,
-                   extra_admin_hashes or {})
+                   extra_admin_hashes or {}, windows, RateLimits(windows, settings))
 
     def admin_hashes(self, site_id: str) -> list[str]:
         site = self.config.sites.get(site_id)

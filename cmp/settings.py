@@ -35,6 +35,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_body_bytes", 16384, "Largest request body the API reads."),
     Setting("sqlite_synchronous", "FULL", "SQLite synchronous pragma: FULL survives power loss, NORMAL only crashes."),
     Setting("batch_max", 500, "Most rows one group commit writes."),
+    Setting("redis_url", "", "Redis shared by every worker and host for rate limits and click "
+            "bursts, e.g. redis://127.0.0.1:6379/0; empty: each worker keeps its own windows."),
+    Setting("rate_window_s", 10, "Length of the rate-limit window in seconds."),
+    Setting("consent_rate_limit", 20, "Consent POSTs per site and client network (IPv4 /24, "
+            "IPv6 /48) per window; more get 429. 0: no limit."),
+    Setting("beacon_rate_limit", 200, "Web beacon events per site and client network per "
+            "window; more are dropped as rate_limited. 0: no limit."),
 )
 
 
@@ -51,6 +58,10 @@ class Settings:
     max_body_bytes: int = 16384
     sqlite_synchronous: str = "FULL"
     batch_max: int = 500
+    redis_url: str = ""
+    rate_window_s: int = 10
+    consent_rate_limit: int = 20
+    beacon_rate_limit: int = 200
 
     @classmethod
     def load(cls, config_path: str | Path | None = None, **overrides: Any) -> Settings:
@@ -80,6 +91,14 @@ class Settings:
             out[s.name] = v
         if out["sqlite_synchronous"] not in ("FULL", "NORMAL", "EXTRA"):
             raise ConfigError(["server.sqlite_synchronous: must be FULL, NORMAL or EXTRA"])
+        if out["rate_window_s"] < 1:
+            raise ConfigError(["server.rate_window_s: must be at least 1"])
+        for name in ("consent_rate_limit", "beacon_rate_limit"):
+            if out[name] < 0:
+                raise ConfigError([f"server.{name}: must be 0 (no limit) or more"])
+        if out["redis_url"] and not str(out["redis_url"]).startswith(
+                ("redis://", "rediss://", "unix://")):
+            raise ConfigError(["server.redis_url: must be redis://, rediss:// or unix://"])
         return cls(**out)
 
 

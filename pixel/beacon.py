@@ -1,4 +1,4 @@
-"""The web beacon's ingest pipeline: parse → site → origin → bot → consent → store.
+"""The web beacon's ingest pipeline: parse → site → rate → origin → bot → consent → store.
 
 Each named step passes the event on or drops it with a typed reason; every outcome is counted.
 Parsing problems are the client's to fix (the route answers 4xx naming the field); every
@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from cmp.config import Config, SiteConfig, canonical_json
 from cmp.ledger import iso
 from cmp.policy import PolicyEngine
+from cmp.ratelimit import BEACON, RateLimits
 from cmp.storage.base import BeaconRow, Storage
 from cmp.tokens import TokenError, TokenService
 from cmp.types import Visitor
@@ -47,6 +48,7 @@ class Drop(StrEnum):
     NO_CONSENT = "no_consent"  # the consent (or the regime's default) does not allow tracking
     GPC = "gpc"  # a GPC signal switches the beacon's purpose off
     DISABLED = "disabled"  # the site has no beacon purpose
+    RATE_LIMITED = "rate_limited"  # over beacon_rate_limit for this site and client network
 
 
 class BeaconInputError(Exception):
@@ -185,8 +187,9 @@ class Counters:
 
 class BeaconPipeline:
     def __init__(self, config: Config, tokens: TokenService, policy: PolicyEngine,
-                 storage: Storage) -> None:
+                 storage: Storage, limits: RateLimits | None = None) -> None:
         self.config = config
+        self.limits = limits
         self.tokens = tokens
         self.policy = policy
         self.storage = storage
@@ -225,6 +228,11 @@ class BeaconPipeline:
         b = site.beacon_config
         if b is None:
             return Drop.DISABLED
+        # Rate before the costlier steps (token, policy, commit): a flood is refused cheaply.
+        # Answered like any other drop, so the sender learns nothing from it.
+        if self.limits is not None and not (
+                await self.limits.check(BEACON, ev.site, ctx.visitor.ip, now)).allowed:
+            return Drop.RATE_LIMITED
         if not self._origin_ok(site, ev, ctx):
             return Drop.BAD_ORIGIN
         cls = ua_class(ctx.visitor.user_agent)

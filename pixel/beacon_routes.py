@@ -35,7 +35,7 @@ _GATE_HEADERS = {"Cache-Control": "private, no-store", "Vary": "Cookie, Authoriz
 
 
 def build_pipeline(svc: Services) -> BeaconPipeline:
-    return BeaconPipeline(svc.config, svc.tokens, svc.policy, svc.storage)
+    return BeaconPipeline(svc.config, svc.tokens, svc.policy, svc.storage, svc.limits)
 
 
 def _pipeline(request: Request) -> BeaconPipeline:

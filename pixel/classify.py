@@ -7,9 +7,10 @@ Links human). Order matters: the specific proxies first, then Apple's relay, the
 from __future__ import annotations
 
 import re
-from collections import deque
 from enum import StrEnum
 from functools import lru_cache
+
+from cmp.windows import LocalWindows, Windows
 
 
 class OpenClass(StrEnum):
@@ -85,43 +86,25 @@ def classify_click(*, ua: str | None, head: bool, honeypot: bool, seconds_since_
 
 
 class BurstTracker:
-    """Recent clicks per message (this process): distinct links within `window` are a burst.
+    """Recent clicks per message: distinct links within `window` are a burst.
 
-    Bounded: at most `max_messages` messages are remembered, oldest forgotten first.
-    """
+    The windows are this process's memory, or Redis shared by every worker (cmp.windows): a
+    scanner's clicks on one message's links are spread over workers by the load balancer, and
+    only a shared window sees them together."""
 
-    def __init__(self, window: float = 2.0, max_messages: int = 50_000) -> None:
+    def __init__(self, window: float = 2.0, windows: Windows | None = None) -> None:
         self.window = window
-        self._max = max_messages
-        self._recent: dict[str, deque[tuple[float, int]]] = {}
-        self._flagged: dict[str, float] = {}  # message -> last time its clicks were reclassified
+        self.windows: Windows = windows if windows is not None else LocalWindows()
 
-    def click(self, message: str, link: int, now: float) -> float | None:
+    async def click(self, message: str, link: int, now: float) -> float | None:
         """Record a click; if it completes a burst, the time the burst started."""
-        q = self._recent.get(message)
-        if q is None:
-            if len(self._recent) >= self._max:
-                self._recent.pop(next(iter(self._recent)))
-            q = self._recent[message] = deque(maxlen=64)
-        while q and now - q[0][0] > self.window:
-            q.popleft()
-        q.append((now, link))
-        if len({lnk for _, lnk in q}) >= 2:
-            return q[0][0]
-        return None
+        return await self.windows.distinct(f"burst:{message}", link, self.window, now)
 
-    def first_flag(self, message: str, now: float) -> bool:
+    async def first_flag(self, message: str, now: float) -> bool:
         """True once per burst: whether earlier clicks of `message` still need reclassifying.
 
         A scanner (or an attacker replaying a honeypot link) can click thousands of times a
         second; reclassifying the window's clicks on every one would cost each click a scan
         of all the others. Once flagged, later clicks of the burst are stored as machine
         already, so one reclassification per window is enough."""
-        last = self._flagged.get(message)
-        if last is not None and now - last <= self.window:
-            self._flagged[message] = now
-            return False
-        if last is None and len(self._flagged) >= self._max:
-            self._flagged.pop(next(iter(self._flagged)))
-        self._flagged[message] = now
-        return True
+        return await self.windows.once(f"flagged:{message}", self.window, now)

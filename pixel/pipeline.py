@@ -16,6 +16,7 @@ from enum import StrEnum
 from cmp.config import Config, EmailConfig
 from cmp.ledger import iso
 from cmp.storage.base import Engagement, Storage
+from cmp.windows import Windows
 from pixel.classify import (
     HUMAN_OPENS,
     BurstTracker,
@@ -75,14 +76,16 @@ def _ts(now: float) -> str:
 
 
 class Pipeline:
-    def __init__(self, config: Config, tokens: EmailTokens, storage: Storage) -> None:
+    def __init__(self, config: Config, tokens: EmailTokens, storage: Storage,
+                 windows: Windows | None = None) -> None:
         self.tokens = tokens
         self.storage = storage
         self.counters = Counters()
         self._email: dict[str, EmailConfig] = {
             sid: s.email for sid, s in config.sites.items() if s.email is not None}
-        windows = [e.burst_window_s for e in self._email.values()] or [2.0]
-        self.bursts = BurstTracker(window=max(windows))
+        burst_s = [e.burst_window_s for e in self._email.values()] or [2.0]
+        # windows None: this process's memory (one worker, tests)
+        self.bursts = BurstTracker(max(burst_s), windows)
 
     # --- open ---------------------------------------------------------------------------------
     async def open(self, token: str, *, ua: str | None, head: bool = False,
@@ -137,12 +140,12 @@ class Pipeline:
             reason = classify_click(ua=ua, head=head, honeypot=t.link == HONEYPOT,
                                     seconds_since_sent=now - t.sent,
                                     scanner_delay_s=email.scanner_delay_s)
-            since = self.bursts.click(t.message, t.link, now)
+            since = await self.bursts.click(t.message, t.link, now)
             reclassify: int | None = None
             if since is not None:
                 reason = reason or ClickReason.BURST
             if reason in (ClickReason.BURST, ClickReason.HONEYPOT) and \
-                    self.bursts.first_flag(t.message, now):
+                    await self.bursts.first_flag(t.message, now):
                 # The whole burst is the scanner's: earlier clicks of it become machine too.
                 reclassify = int(((since if since is not None else now) - email.burst_window_s)
                                  * 1000)

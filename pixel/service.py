@@ -24,5 +24,5 @@ class EmailService:
         tokens = EmailTokens(svc.keyring, sites)
         consents = EmailConsents(svc.config, svc.storage, svc.policy, svc.keyring, tokens,
                                  svc.settings.public_url)
-        return cls(tokens, consents, Pipeline(svc.config, tokens, svc.storage),
+        return cls(tokens, consents, Pipeline(svc.config, tokens, svc.storage, svc.windows),
                    Preparer(consents))

@@ -57,8 +57,10 @@ def consentry_cmd() -> list[str]:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment for a subprocess, without CONSENTRY_* settings leaking in from outside."""
+    """The environment for a subprocess, without CONSENTRY_* settings leaking in from outside.
+    Rate limits are off unless `extra` sets them: load tests post from one address."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENTRY_")}
+    env.update({"CONSENTRY_CONSENT_RATE_LIMIT": "0", "CONSENTRY_BEACON_RATE_LIMIT": "0"})
     env.update(extra)
     return env
 
@@ -188,9 +190,11 @@ def build_services(db: Path, config_path: Path | None = None, *,
     """Services over the SQLite file `db`, or over `database` (any URL) when given."""
     path = config_path or demo_config_path()
     config: Config = load_config(path)
+    # Rate limits off unless a test sets them: most tests post many events from one address.
     opts: dict[str, Any] = {"country_header": COUNTRY_HEADER,
                             "subdivision_header": SUBDIVISION_HEADER,
-                            "secret_file": str(db.parent / "test.secret")}
+                            "secret_file": str(db.parent / "test.secret"),
+                            "consent_rate_limit": 0, "beacon_rate_limit": 0}
     opts.update(settings)
     s = Settings.load(path, database=database or f"sqlite:///{db}", **opts)
     return Services.build(config, s, master_secret=master_secret)
@@ -309,3 +313,30 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     else:
         with fresh_pg_database() as url:
             yield url
+
+
+# --- Redis: the real server on 127.0.0.1:6379 (.ci/run starts it) ----------------------------
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis; not answering is an error, never a skip (like PostgreSQL)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise AssertionError(f"Redis at {REDIS_URL} is not answering ({exc}); start it "
+                             "(.ci/run does) - these tests never skip") from exc
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+def dead_redis_url() -> str:
+    """A Redis URL nothing listens on."""
+    return f"redis://127.0.0.1:{free_port()}/0"
+

@@ -371,16 +371,16 @@ async def test_signup_after_unsubscribe_resubscribes(env: Env) -> None:
     assert (await env.prepare("gil@example.com", HTML)).tracked
 
 
-def test_a_burst_asks_for_reclassification_once_per_window() -> None:
+async def test_a_burst_asks_for_reclassification_once_per_window() -> None:
     from pixel.classify import BurstTracker
 
     b = BurstTracker(window=2.0)
     # A replayed honeypot link: the first click reclassifies, the next thousand do not.
-    assert b.first_flag("m1", 100.0)
-    assert not any(b.first_flag("m1", 100.0 + i / 1000) for i in range(1, 1000))
-    assert b.first_flag("m2", 100.5)  # another message is its own burst
+    assert await b.first_flag("m1", 100.0)
+    assert not any([await b.first_flag("m1", 100.0 + i / 1000) for i in range(1, 1000)])
+    assert await b.first_flag("m2", 100.5)  # another message is its own burst
     # Quiet for longer than the window: a new burst reclassifies again.
-    assert b.first_flag("m1", 103.1)
+    assert await b.first_flag("m1", 103.1)
 
 
 async def test_replayed_honeypot_clicks_stay_machine_and_counted(env: Env) -> None:

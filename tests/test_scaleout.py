@@ -25,15 +25,17 @@ CLIENTS = 24
 
 
 @contextlib.contextmanager
-def serve(database: str, tmp_path: Path, *, workers: int = 1,
-          timeout: float = 30.0) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def serve(database: str, tmp_path: Path, *, workers: int = 1, timeout: float = 30.0,
+          config: Path | None = None, env: dict[str, str] | None = None,
+          ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """`consentry serve` on a free port; yields (process, base URL); stops it by its PID group
-    (uvicorn's supervisor and its workers share the session we start)."""
+    (uvicorn's supervisor and its workers share the session we start); `env` adds settings."""
     port = free_port()
-    env = clean_env(CONSENTRY_SECRET_FILE=str(tmp_path / "shared.secret"))
+    env = clean_env(**{"CONSENTRY_SECRET_FILE": str(tmp_path / "shared.secret"), **(env or {})})
     log = (tmp_path / f"serve-{port}.log").open("wb")
     proc = subprocess.Popen(
-        consentry_cmd() + ["serve", "--config", str(demo_config_path()), "--database", database,
+        consentry_cmd() + ["serve", "--config", str(config or demo_config_path()),
+                           "--database", database,
                            "--port", str(port), "--workers", str(workers)],
         env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from starlette.requests import Request
@@ -14,6 +15,7 @@ from cmp.app_state import Services, services
 from cmp.config import SiteConfig
 from cmp.consent import ConsentService, FieldError, Recorded, parse_consent_in
 from cmp.policy import Decision
+from cmp.ratelimit import CONSENT
 from cmp.receipts import public_key_doc, verify_receipt
 from cmp.tokens import ConsentState
 
@@ -89,11 +91,19 @@ def _recorded(svc: Services, site_id: str, rec: Recorded, status: int = 200) -> 
 async def post_consent(request: Request) -> Response:
     svc = services(request)
     site_id = request.path_params["site"]
+    visitor = visitor_from(request, svc.settings)
     try:
         site = svc.consent.site(site_id)
+        # Before the body is read: a refused request costs one window check and stores nothing.
+        got = await svc.limits.check(CONSENT, site_id, visitor.ip)
+        if not got.allowed:
+            wait = max(1, math.ceil(got.retry_after))
+            return JSONResponse({"error": f"too many consent requests from this network; retry "
+                                 f"in {wait} s", "field": "rate"}, status_code=429,
+                                headers={**NO_STORE, "Retry-After": str(wait)})
         body = parse_consent_in(await read_json(request, svc.settings.max_body_bytes))
         rec = await svc.consent.record(
-            site_id, visitor_from(request, svc.settings), body,
+            site_id, visitor, body,
             bearer_token(request, site.cookie.name), origin=request.headers.get("origin"))
     except FieldError as exc:
         return field_error(exc)

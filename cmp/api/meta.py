@@ -32,6 +32,20 @@ async def metrics(request: Request) -> Response:
         lines.append("# TYPE consentry_beacon_events_total counter")
         lines += [f'consentry_beacon_events_total{{site="{site}",outcome="{outcome}"}} {n}'
                   for (site, outcome), n in sorted(beacon.counters.counts.items())]
+    # Rate limits, and whether the shared windows (Redis) answer: a fallback count that grows
+    # means each worker decides alone (bursts split across workers go unseen).
+    lines.append("# TYPE consentry_rate_limited_total counter")
+    lines += [f'consentry_rate_limited_total{{kind="{kind}",site="{site}"}} {n}'
+              for (kind, site), n in sorted(svc.limits.refused.items())]
+    win = svc.windows
+    lines += [
+        "# TYPE consentry_windows_shared gauge",
+        f"consentry_windows_shared {int(win.backend == 'redis')}",
+        "# TYPE consentry_windows_errors_total counter",
+        f"consentry_windows_errors_total {getattr(win, 'errors', 0)}",
+        "# TYPE consentry_windows_local_fallbacks_total counter",
+        f"consentry_windows_local_fallbacks_total {getattr(win, 'fallbacks', 0)}",
+    ]
     return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
 
