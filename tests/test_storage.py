@@ -13,10 +13,7 @@ import pytest
 
 from cmp.adminkeys import generate_admin_key
 from cmp.app_state import Services
-from cmp.ledger import NewEvent
 from cmp.storage.base import StorageError
-from cmp.storage.sqlite import SQLiteStorage, migrations
-from cmp.types import EventKind
 
 from .conftest import COUNTRY_HEADER, build_services, count_events, db_rows, running, site_toml
 
@@ -62,55 +59,7 @@ async def test_thousand_concurrent_consents_each_committed_before_its_answer(
     assert db_rows(db, "PRAGMA journal_mode")[0][0] == "wal"
 
 
-async def test_failed_batch_acknowledges_nobody_and_stores_nothing(db: Path) -> None:
-    storage = SQLiteStorage(db)
-    await storage.open()
-    try:
-        first = NewEvent.build(site="s", subject="a", kind=EventKind.GRANT, payload={"n": 1})
-        await storage.append(first)
-        good = NewEvent.build(site="s", subject="b", kind=EventKind.GRANT, payload={"n": 2})
-        # Same event id as a stored row: the UNIQUE constraint fails the whole transaction.
-        clash = NewEvent(site="s", subject="c", kind=EventKind.GRANT, payload={"n": 3},
-                         personal={"subject": "c", "ip": None, "salt": "00"},
-                         event_id=first.event_id)
-        results = await asyncio.gather(storage.append(good), storage.append(clash),
-                                       return_exceptions=True)
-        assert all(isinstance(r, StorageError) for r in results), results
-        assert await storage.count_events() == 1
-        assert await storage.chain_head("s") == (1, (await storage.events_for_subject("s", "a"))[0].hash)
-        # The writer goes on: the next event continues the chain at seq 2.
-        again = await storage.append(NewEvent.build(site="s", subject="b", kind=EventKind.GRANT,
-                                                    payload={"n": 4}))
-        assert again.seq == 2
-    finally:
-        await storage.close()
-
-
-async def test_migrations_are_numbered_and_run_once(db: Path) -> None:
-    nums = [n for n, _, _ in migrations("sqlite")]
-    assert nums == sorted(set(nums)) and nums[0] == 1
-    for _ in range(2):  # reopening the same file neither fails nor re-applies a migration
-        storage = SQLiteStorage(db)
-        await storage.open()
-        await storage.append(NewEvent.build(site="s", subject="x", kind=EventKind.GRANT,
-                                            payload={}))
-        await storage.close()
-    applied = db_rows(db, "SELECT version FROM schema_migrations ORDER BY version")
-    assert [v for (v,) in applied] == nums
-    assert count_events(db) == 2
-
-
-async def test_storage_reopens_after_close(db: Path) -> None:
-    """A second lifespan on the same Services (tests, reloads) must write again, not 503."""
-    storage = SQLiteStorage(db)
-    for i in range(1, 3):
-        await storage.open()
-        try:
-            ev = await storage.append(NewEvent.build(site="s", subject="x", kind=EventKind.GRANT,
-                                                     payload={"i": i}))
-            assert ev.seq == i
-        finally:
-            await storage.close()
+# The failed-batch, migration and reopen tests run on both backends in tests/test_backends.py.
 
 
 # --- retention --------------------------------------------------------------------------------
