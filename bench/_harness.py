@@ -290,3 +290,28 @@ def now_utc() -> str:
 
 def fmt_ms(ms: float) -> str:
     return f"{ms:.2f} ms" if ms < 100 else f"{ms:.0f} ms"
+
+
+# A site that sends e-mail, for the pixel and click benchmarks (pixel.py, run.py).
+EMAIL_SITE = """
+[sites.bench]
+name = "Bench"
+languages = ["en"]
+[sites.bench.texts]
+title.en = "t"
+description.en = "d"
+accept_all.en = "a"
+reject_all.en = "r"
+customise.en = "c"
+save.en = "s"
+preferences.en = "p"
+close.en = "x"
+[sites.bench.purposes.necessary]
+necessary = true
+title.en = "Necessary"
+[sites.bench.email]
+sender = "Bench <news@bench.example>"
+base_url = "https://cmp.bench.example"
+[sites.bench.email.lists.news]
+title.en = "News"
+"""

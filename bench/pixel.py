@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from _harness import (
+    EMAIL_SITE,
     UVICORN_FAST,
     Servers,
     clean_env,
@@ -44,28 +45,7 @@ CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, 
           "Chrome/124.0.0.0 Safari/537.36")
 GIF_B64 = "R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw=="
 
-CONFIG = """
-[sites.bench]
-name = "Bench"
-languages = ["en"]
-[sites.bench.texts]
-title.en = "t"
-description.en = "d"
-accept_all.en = "a"
-reject_all.en = "r"
-customise.en = "c"
-save.en = "s"
-preferences.en = "p"
-close.en = "x"
-[sites.bench.purposes.necessary]
-necessary = true
-title.en = "Necessary"
-[sites.bench.email]
-sender = "Bench <news@bench.example>"
-base_url = "https://cmp.bench.example"
-[sites.bench.email.lists.news]
-title.en = "News"
-"""
+CONFIG = EMAIL_SITE  # one mail-sending site, shared with run.py (bench/_harness.py)
 
 BASELINE = f'''
 import base64

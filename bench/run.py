@@ -35,6 +35,7 @@ sys.path.append(str(BENCH))
 sys.modules.pop("pixel", None)
 
 from _harness import (  # noqa: E402
+    EMAIL_SITE,
     UVICORN_FAST,
     Servers,
     WrkResult,
@@ -49,28 +50,6 @@ from _harness import (  # noqa: E402
 )
 from beacon import UA, baseline_command, consent_token, consentry_command, lua_script  # noqa: E402
 
-EMAIL_SITE = """
-[sites.bench]
-name = "Bench"
-languages = ["en"]
-[sites.bench.texts]
-title.en = "t"
-description.en = "d"
-accept_all.en = "a"
-reject_all.en = "r"
-customise.en = "c"
-save.en = "s"
-preferences.en = "p"
-close.en = "x"
-[sites.bench.purposes.necessary]
-necessary = true
-title.en = "Necessary"
-[sites.bench.email]
-sender = "Bench <news@bench.example>"
-base_url = "https://cmp.bench.example"
-[sites.bench.email.lists.news]
-title.en = "News"
-"""
 CONSENT_BODY = {"action": "accept_all", "revision": 1, "language": "en"}
 
 
