@@ -23,7 +23,7 @@ from cmp.config import canonical_json
 from cmp.ledger import EVENT_COLUMNS, GENESIS, NewEvent, Notice, StoredEvent, chain, row_to_event
 from cmp.storage.base import BeaconRow, EmailSignup, Engagement, StorageError
 from cmp.storage.sqlite import migrations
-from cmp.storage.writer import GroupCommitWriter
+from cmp.storage.writer import GroupCommitWriter, LazyWriter
 from dashboards import rollups
 
 T = TypeVar("T")
@@ -79,8 +79,10 @@ class PostgresStorage:
         self._pool: asyncpg.Pool | None = None
         self.writer: GroupCommitWriter[NewEvent, StoredEvent] = GroupCommitWriter(
             self._write_batch, max_batch=batch_max)
-        self._email_writer: GroupCommitWriter[Engagement, bool] | None = None
-        self._beacon_w: GroupCommitWriter[BeaconRow, None] | None = None
+        self._engagement: LazyWriter[Engagement, bool] = LazyWriter(
+            self._write_engagement, max_batch=batch_max)
+        self._beacon: LazyWriter[BeaconRow, None] = LazyWriter(self._write_beacon,
+                                                                max_batch=batch_max)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -227,21 +229,11 @@ class PostgresStorage:
 
     # --- e-mail engagement (pixel/) ---------------------------------------------------------
 
-    def _engagement_writer(self) -> GroupCommitWriter[Engagement, bool]:
-        w = self._email_writer
-        if w is None:
-            w = GroupCommitWriter(self._write_engagement, max_batch=self.writer._max_batch)
-            w.start()
-            self._email_writer = w
-        return w
-
     async def append_engagement(self, item: Engagement) -> bool:
-        return await self._engagement_writer().submit(item)
+        return await self._engagement.submit(item)
 
     async def close_engagement(self) -> None:
-        w, self._email_writer = self._email_writer, None
-        if w is not None:
-            await w.close()
+        await self._engagement.close()
 
     async def _write_engagement(self, items: list[Engagement]) -> list[bool]:
         return await self._in_txn(lambda conn: _write_engagement(conn, items))
@@ -295,21 +287,11 @@ class PostgresStorage:
 
     # --- web beacon (pixel/beacon.py) -------------------------------------------------------
 
-    def _beacon_writer(self) -> GroupCommitWriter[BeaconRow, None]:
-        w = self._beacon_w
-        if w is None:
-            w = GroupCommitWriter(self._write_beacon, max_batch=self.writer._max_batch)
-            w.start()
-            self._beacon_w = w
-        return w
-
     async def append_beacon(self, row: BeaconRow) -> None:
-        await self._beacon_writer().submit(row)
+        await self._beacon.submit(row)
 
     async def close_beacon(self) -> None:
-        w, self._beacon_w = self._beacon_w, None
-        if w is not None:
-            await w.close()
+        await self._beacon.close()
 
     async def _write_beacon(self, rows: list[BeaconRow]) -> list[None]:
         async def txn(conn: asyncpg.Connection) -> None:

@@ -20,7 +20,7 @@ import aiosqlite
 from cmp.config import canonical_json
 from cmp.ledger import EVENT_COLUMNS, NewEvent, Notice, StoredEvent, chain, row_to_event
 from cmp.storage.base import BeaconRow, EmailSignup, Engagement, Storage, StorageError
-from cmp.storage.writer import GroupCommitWriter
+from cmp.storage.writer import GroupCommitWriter, LazyWriter
 from dashboards import rollups
 
 T = TypeVar("T")
@@ -97,6 +97,12 @@ class SQLiteStorage:
         self._lock = asyncio.Lock()  # one transaction at a time on the writer connection
         self.writer: GroupCommitWriter[NewEvent, StoredEvent] = GroupCommitWriter(
             self._write_batch, max_batch=batch_max)
+        # E-mail engagement and beacon rows: group-commit writers of their own on the same
+        # write connection and lock, so a 2xx from the pixel or beacon means the row is on disk.
+        self._engagement: LazyWriter[Engagement, bool] = LazyWriter(
+            self._write_engagement, max_batch=batch_max)
+        self._beacon: LazyWriter[BeaconRow, None] = LazyWriter(self._write_beacon,
+                                                                max_batch=batch_max)
 
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None, timeout=30)
@@ -278,24 +284,11 @@ class SQLiteStorage:
     # A second group-commit writer on the same connection and lock: engagement rows commit in
     # batches of their own, and a 2xx from the pixel means the row is on disk.
 
-    _email_writer: GroupCommitWriter[Engagement, bool] | None = None  # started on first use
-
-    def _engagement_writer(self) -> GroupCommitWriter[Engagement, bool]:
-        w = self._email_writer
-        if w is None:
-            w = GroupCommitWriter(self._write_engagement, max_batch=self.writer._max_batch)
-            w.start()
-            self._email_writer = w
-        return w
-
     async def append_engagement(self, item: Engagement) -> bool:
-        return await self._engagement_writer().submit(item)
+        return await self._engagement.submit(item)
 
     async def close_engagement(self) -> None:
-        w = self._email_writer
-        if w is not None:
-            self._email_writer = None
-            await w.close()
+        await self._engagement.close()
 
     async def _write_engagement(self, items: list[Engagement]) -> list[bool]:
         try:
@@ -408,24 +401,11 @@ class SQLiteStorage:
     # A group-commit writer of its own on the same write connection and lock: a beacon answered
     # 2xx as logged is committed; batches form while the previous one commits.
 
-    _beacon_w: GroupCommitWriter[BeaconRow, None] | None = None  # started on first use
-
-    def _beacon_writer(self) -> GroupCommitWriter[BeaconRow, None]:
-        w = self._beacon_w
-        if w is None:
-            w = GroupCommitWriter(self._write_beacon, max_batch=self.writer._max_batch)
-            w.start()
-            self._beacon_w = w
-        return w
-
     async def append_beacon(self, row: BeaconRow) -> None:
-        await self._beacon_writer().submit(row)
+        await self._beacon.submit(row)
 
     async def close_beacon(self) -> None:
-        w = self._beacon_w
-        if w is not None:
-            self._beacon_w = None
-            await w.close()
+        await self._beacon.close()
 
     async def _write_beacon(self, rows: list[BeaconRow]) -> list[None]:
         try:

@@ -84,3 +84,28 @@ class GroupCommitWriter(Generic[T, R]):
         if self._task is not None:
             await self._task
             self._task = None
+
+
+class LazyWriter(Generic[T, R]):
+    """A group-commit writer started on first use and stopped, after flushing, on close.
+
+    The e-mail engagement and beacon streams of every backend use one each: processes that
+    never see a pixel or a beacon start no task for them, and a storage reopened after close
+    starts a fresh one."""
+
+    def __init__(self, write_batch: Callable[[list[T]], Awaitable[list[R]]], *,
+                 max_batch: int = 500) -> None:
+        self._write_batch = write_batch
+        self._max_batch = max_batch
+        self._writer: GroupCommitWriter[T, R] | None = None
+
+    async def submit(self, item: T) -> R:
+        if self._writer is None:
+            self._writer = GroupCommitWriter(self._write_batch, max_batch=self._max_batch)
+            self._writer.start()
+        return await self._writer.submit(item)
+
+    async def close(self) -> None:
+        w, self._writer = self._writer, None
+        if w is not None:
+            await w.close()
