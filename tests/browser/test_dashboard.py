@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -29,7 +31,11 @@ from pixel.service import EmailService
 from tests.browser.conftest import Server, _start, _stop, free_port
 from tests.conftest import site_toml
 
-IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+# The README's screenshots are re-taken only when asked (CONSENTRY_SCREENSHOTS=1): a test run
+# must not rewrite tracked files.
+IMG = (Path(__file__).resolve().parents[2] / "docs" / "img"
+       if os.environ.get("CONSENTRY_SCREENSHOTS") == "1"
+       else Path(tempfile.mkdtemp(prefix="consentry-shots-")))
 SECRET = "browser-dashboard-secret-" + "d" * 40
 PASSWORD = "privacy-officer-password"
 XSS = '<img src=x onerror="window.xss=1"><script>window.xss=2</script>'
@@ -166,7 +172,9 @@ def dash_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 def shot(page: Page, name: str) -> None:
     IMG.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(IMG / f"dashboard-{name}.png"), full_page=True)
+    out = IMG / f"dashboard-{name}.png"
+    page.screenshot(path=str(out), full_page=True)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_dashboard_login_views_and_screenshots(browser: Browser, dash_server: Server) -> None:
