@@ -315,3 +315,40 @@ base_url = "https://cmp.bench.example"
 [sites.bench.email.lists.news]
 title.en = "News"
 """
+
+
+def prepared_links(config: Path, database: str, secret_file: Path,
+                   master_secret: bytes | None = None) -> tuple[str, str]:
+    """A recipient of the EMAIL_SITE who consented to tracking, and the open pixel and first
+    click link of one message prepared for them an hour ago (so clicks are not "too soon")."""
+    import asyncio
+
+    from cmp.app_state import Services
+    from cmp.config import load_config
+    from cmp.settings import Settings
+    from pixel.service import EmailService
+
+    async def run() -> tuple[str, str]:
+        settings = Settings.load(config, database=database, secret_file=str(secret_file))
+        svc = Services.build(load_config(config), settings, master_secret=master_secret)
+        email = EmailService.build(svc)
+        await svc.storage.open()
+        try:
+            await email.consents.import_consent(
+                "bench", "reader@bench.example", ["news"], tracking=True, country="DE",
+                language="en", evidence={"source": "bench"})
+            prep = await email.preparer.prepare(
+                "bench", campaign="bench", list_id="news", to="reader@bench.example",
+                html_body='<html><body><a href="https://bench.example/">x</a></body></html>',
+                now=time.time() - 3600)
+        finally:
+            await svc.storage.close()
+            svc.policy.close()
+
+        def first(kind: str) -> str:
+            start = prep.html.index(f"/e/{kind}/")
+            return prep.html[start:prep.html.index('"', start)].replace("&amp;", "&")
+
+        return first("o"), first("c")
+
+    return asyncio.run(run())

@@ -13,11 +13,9 @@ stopped its clock were committed but not counted). Target: ratio >= 0.5.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sqlite3
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 from _harness import (
@@ -29,6 +27,7 @@ from _harness import (
     free_port,
     machine,
     now_utc,
+    prepared_links,
     require_wrk,
     run_wrk,
 )
@@ -64,34 +63,8 @@ def app():
 
 
 def make_token(workdir: Path, db: Path, config: Path) -> str:
-    """A recipient who consented to tracking, and the open pixel of a message prepared for them."""
-    from cmp.app_state import Services
-    from cmp.config import load_config
-    from cmp.settings import Settings
-    from pixel.service import EmailService
-
-    async def run() -> str:
-        settings = Settings.load(config, database=f"sqlite:///{db}",
-                                 secret_file=str(workdir / "unused"))
-        svc = Services.build(load_config(config), settings, master_secret=SECRET.encode())
-        email = EmailService.build(svc)
-        await svc.storage.open()
-        try:
-            await email.consents.import_consent(
-                "bench", "reader@bench.example", ["news"], tracking=True, country="DE",
-                language="en", evidence={"source": "bench"})
-            prep = await email.preparer.prepare(
-                "bench", campaign="bench", list_id="news", to="reader@bench.example",
-                html_body='<html><body><a href="https://bench.example/">x</a></body></html>',
-                now=time.time() - 3600)
-        finally:
-            await svc.storage.close_engagement()
-            await svc.storage.close()
-            svc.policy.close()
-        start = prep.html.index("/e/o/")
-        return prep.html[start:prep.html.index('"', start)]
-
-    return asyncio.run(run())
+    """The open pixel of a message prepared for a recipient who consented to tracking."""
+    return prepared_links(config, f"sqlite:///{db}", workdir / "unused", SECRET.encode())[0]
 
 
 def ua_lua(directory: Path) -> Path:

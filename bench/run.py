@@ -22,7 +22,6 @@ import secrets
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +44,7 @@ from _harness import (  # noqa: E402
     machine,
     now_utc,
     post_json_lua,
+    prepared_links,
     require_wrk,
     run_wrk,
 )
@@ -145,40 +145,6 @@ def drop_pg_database(admin_url: str, url: str) -> None:
     asyncio.run(run())
 
 
-def email_links(config: Path, database: str, secret_file: Path) -> tuple[str, str]:
-    """A recipient who consented to tracking: the open pixel and a click link of one message."""
-    from cmp.app_state import Services
-    from cmp.config import load_config
-    from cmp.settings import Settings
-    from pixel.service import EmailService
-
-    async def run() -> tuple[str, str]:
-        settings = Settings.load(config, database=database, secret_file=str(secret_file))
-        svc = Services.build(load_config(config), settings)
-        email = EmailService.build(svc)
-        await svc.storage.open()
-        try:
-            await email.consents.import_consent(
-                "bench", "reader@bench.example", ["news"], tracking=True, country="DE",
-                language="en", evidence={"source": "bench"})
-            prep = await email.preparer.prepare(
-                "bench", campaign="bench", list_id="news", to="reader@bench.example",
-                html_body='<html><body><a href="https://bench.example/">x</a></body></html>',
-                now=time.time() - 3600)
-        finally:
-            await svc.storage.close_engagement()
-            await svc.storage.close()
-            svc.policy.close()
-
-        def first(kind: str) -> str:
-            start = prep.html.index(f"/e/{kind}/")
-            return prep.html[start:prep.html.index('"', start)].replace("&amp;", "&")
-
-        return first("o"), first("c")
-
-    return asyncio.run(run())
-
-
 def stored_counts(database: str) -> dict[str, int]:
     from cmp.storage.sqlite import open_storage
 
@@ -261,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                 database = (f"sqlite:///{work / f'{backend}-{workers}.db'}" if backend == "sqlite"
                             else create_pg_database(args.postgres))
                 try:
-                    opened, click = email_links(config, database, secret_file)
+                    opened, click = prepared_links(config, database, secret_file)
                     port = free_port()
                     argv_c = consentry_command(port)
                     argv_c[argv_c.index("--workers") + 1] = str(workers)
