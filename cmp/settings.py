@@ -30,7 +30,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("geoip_database", "", "Path to a GeoIP2/GeoLite2 Country .mmdb; empty: use the country header."),
     Setting("country_header", "", "Trusted CDN header with the visitor's ISO country, e.g. CF-IPCountry."),
     Setting("subdivision_header", "", "Trusted CDN header with the ISO 3166-2 subdivision, e.g. CA."),
-    Setting("client_ip_header", "", "Trusted proxy header with the client IP, e.g. X-Forwarded-For."),
+    Setting("client_ip_header", "", "Trusted proxy header with the client IP, e.g. X-Forwarded-For "
+            "(its right-most address, the one the proxy appended, is used)."),
     Setting("max_lifetime_days", 395, "Longest consent lifetime `check` accepts (13 months)."),
     Setting("max_body_bytes", 16384, "Largest request body the API reads."),
     Setting("sqlite_synchronous", "FULL", "SQLite synchronous pragma: FULL survives power loss, NORMAL only crashes."),

@@ -556,3 +556,16 @@ async def test_config_answer_is_gzipped_when_accepted(tmp_path: Path) -> None:
     # httpx decodes for us: same document, a fraction of the bytes on the wire
     assert zipped.json() == plain.json()
     assert int(zipped.headers["content-length"]) < len(plain.content) / 2
+
+
+async def test_client_ip_header_uses_the_address_the_proxy_appended(tmp_path: Path) -> None:
+    """A forged X-Forwarded-For entry left of the proxy's own is neither stored nor trusted."""
+    db = tmp_path / "xff.db"
+    svc = build_services(db, client_ip_header="X-Forwarded-For")
+    async with running(svc) as c:
+        r = await c.post("/v1/sites/demo/consent", json={"action": "accept_all", "revision": 1},
+                         headers={"X-Forwarded-For": "198.51.100.77, 192.0.2.55"})
+        assert r.status_code == 201
+        cid = r.json()["consent_id"]
+        (ev,) = await svc.storage.events_for_subject("demo", cid)
+    assert (ev.personal or {})["ip"] == "192.0.2.0"  # the proxy's entry, truncated

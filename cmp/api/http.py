@@ -52,7 +52,10 @@ def client_ip(request: Request, settings: Settings) -> str | None:
     if settings.client_ip_header:
         value = request.headers.get(settings.client_ip_header)
         if value:
-            return value.split(",")[0].strip()
+            # The right-most address is the one our own proxy appended; anything left of it
+            # came from the client and could be forged (to dodge a rate limit, or to be
+            # stored as someone else's network).
+            return value.split(",")[-1].strip()
     return request.client.host if request.client else None
 
 
