@@ -16,6 +16,7 @@ from cmp.windows import Admission, Windows
 
 CONSENT = "consent"
 BEACON = "beacon"
+LOGIN = "login"  # dashboard logins: no site yet, so keyed by network alone
 _ALLOWED = Admission(True)
 
 
@@ -23,7 +24,8 @@ class RateLimits:
     def __init__(self, windows: Windows, settings: Settings) -> None:
         self.windows = windows
         self.window = float(settings.rate_window_s)
-        self.limits = {CONSENT: settings.consent_rate_limit, BEACON: settings.beacon_rate_limit}
+        self.limits = {CONSENT: settings.consent_rate_limit, BEACON: settings.beacon_rate_limit,
+                       LOGIN: settings.login_rate_limit}
         self.refused: Counter[tuple[str, str]] = Counter()  # (kind, site) -> requests refused
 
     async def check(self, kind: str, site: str, ip: str | None,
@@ -39,4 +41,4 @@ class RateLimits:
         return got
 
 
-__all__ = ["BEACON", "CONSENT", "RateLimits"]
+__all__ = ["BEACON", "CONSENT", "LOGIN", "RateLimits"]

@@ -43,6 +43,8 @@ SETTINGS: tuple[Setting, ...] = (
             "IPv6 /48) per window; more get 429. 0: no limit."),
     Setting("beacon_rate_limit", 200, "Web beacon events per site and client network per "
             "window; more are dropped as rate_limited. 0: no limit."),
+    Setting("login_rate_limit", 10, "Dashboard login attempts per client network per window; "
+            "more get 429 without checking the password. 0: no limit."),
 )
 
 
@@ -63,6 +65,7 @@ class Settings:
     rate_window_s: int = 10
     consent_rate_limit: int = 20
     beacon_rate_limit: int = 200
+    login_rate_limit: int = 10
 
     @classmethod
     def load(cls, config_path: str | Path | None = None, **overrides: Any) -> Settings:
@@ -94,7 +97,7 @@ class Settings:
             raise ConfigError(["server.sqlite_synchronous: must be FULL, NORMAL or EXTRA"])
         if out["rate_window_s"] < 1:
             raise ConfigError(["server.rate_window_s: must be at least 1"])
-        for name in ("consent_rate_limit", "beacon_rate_limit"):
+        for name in ("consent_rate_limit", "beacon_rate_limit", "login_rate_limit"):
             if out[name] < 0:
                 raise ConfigError([f"server.{name}: must be 0 (no limit) or more"])
         if out["redis_url"] and not str(out["redis_url"]).startswith(

@@ -18,7 +18,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from cmp.api.http import client_ip
 from cmp.app_state import Services, services
+from cmp.ratelimit import LOGIN
 from dashboards import charts
 from dashboards.auth import Auth, Session, new_form_token
 from dashboards.lookup import BadQuery, find, resolve_subject
@@ -135,6 +137,11 @@ async def login(request: Request) -> Response:
         return _page(request, "error.html", 403, session=None, site=None,
                      message="The login form has expired. Reload the page and try again.")
     nxt = _safe_next(data.get("next"))
+    # Before any password is hashed: guessing costs the guesser a window, not us a scrypt.
+    svc = services(request)
+    if not (await svc.limits.check(LOGIN, "-", client_ip(request, svc.settings))).allowed:
+        return _page(request, "login.html", 429, session=None, site=None, form_token=token,
+                     next=nxt, error="Too many login attempts from this network; wait a minute.")
     auth = _auth(request)
     name, secret = data.get("username", "").strip(), data.get("password", "")
     s = auth.login_password(name, secret) if name else auth.login_key(secret)

@@ -60,7 +60,8 @@ def clean_env(**extra: str) -> dict[str, str]:
     """The environment for a subprocess, without CONSENTRY_* settings leaking in from outside.
     Rate limits are off unless `extra` sets them: load tests post from one address."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENTRY_")}
-    env.update({"CONSENTRY_CONSENT_RATE_LIMIT": "0", "CONSENTRY_BEACON_RATE_LIMIT": "0"})
+    env.update({"CONSENTRY_CONSENT_RATE_LIMIT": "0", "CONSENTRY_BEACON_RATE_LIMIT": "0",
+                "CONSENTRY_LOGIN_RATE_LIMIT": "0"})
     env.update(extra)
     return env
 
@@ -194,7 +195,8 @@ def build_services(db: Path, config_path: Path | None = None, *,
     opts: dict[str, Any] = {"country_header": COUNTRY_HEADER,
                             "subdivision_header": SUBDIVISION_HEADER,
                             "secret_file": str(db.parent / "test.secret"),
-                            "consent_rate_limit": 0, "beacon_rate_limit": 0}
+                            "consent_rate_limit": 0, "beacon_rate_limit": 0,
+                            "login_rate_limit": 0}
     opts.update(settings)
     s = Settings.load(path, database=database or f"sqlite:///{db}", **opts)
     return Services.build(config, s, master_secret=master_secret)

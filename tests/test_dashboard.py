@@ -564,3 +564,29 @@ def test_sends_are_their_own_series_and_the_base_of_the_rates() -> None:
     assert (c.open_rate, c.click_rate) == (0.5, 0.25)
     assert c.by_day["2025-01-01"] == {"sends": 4, "human opens": 2}
     assert old.sends == 0 and old.open_rate is None and old.click_rate is None  # before sends
+
+
+async def test_login_attempts_are_rate_limited_per_network(tmp_path: Path) -> None:
+    path, keys = config_text(tmp_path)
+    svc = build_services(tmp_path / "l.db", path, login_rate_limit=3)
+    app = create_app(svc)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as c:
+            page = await c.get("/dashboard/login")
+            token = form_token(page.text)
+
+            async def attempt(password: str) -> int:
+                r = await c.post("/dashboard/login", data={"csrf": token, "username": "",
+                                                           "password": password})
+                return r.status_code
+
+            assert [await attempt("wrong") for _ in range(3)] == [401, 401, 401]
+            # Over the limit even the right key is not checked: guessing buys nothing.
+            assert await attempt(keys["alpha"]) == 429
+        other = httpx.ASGITransport(app=app, client=("198.51.100.9", 50000))
+        async with httpx.AsyncClient(transport=other, base_url=BASE) as c2:
+            page = await c2.get("/dashboard/login")
+            r = await c2.post("/dashboard/login", data={"csrf": form_token(page.text),
+                                                        "password": keys["alpha"]})
+            assert r.status_code == 303  # another network is not affected

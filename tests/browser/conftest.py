@@ -71,7 +71,8 @@ class Server:
 def _start(cmd: list[str], env: dict[str, str], port: int, tmp: Path) -> subprocess.Popen[bytes]:
     log = tmp / "server.log"
     # Rate limits off unless `env` sets them: the tests seed dozens of consents from 127.0.0.1.
-    limits_off = {"CONSENTRY_CONSENT_RATE_LIMIT": "0", "CONSENTRY_BEACON_RATE_LIMIT": "0"}
+    limits_off = {"CONSENTRY_CONSENT_RATE_LIMIT": "0", "CONSENTRY_BEACON_RATE_LIMIT": "0",
+                  "CONSENTRY_LOGIN_RATE_LIMIT": "0"}
     proc = subprocess.Popen(cmd, env={**os.environ, **limits_off, **env}, stdout=log.open("wb"),
                             stderr=subprocess.STDOUT)
     deadline = time.time() + 20
