@@ -20,13 +20,16 @@
   gtag("consent", "default", def);
   var uetq = w.uetq = w.uetq || [];
   uetq.push("consent", "default", { ad_storage: "denied" });
-  var adGranted = false;
-  metaHook();
+  var adGranted = false, metaHooked = false;
+  if (typeof w.fbq == "function") metaHook();
 
   // Meta: fbq('consent', …) must be queued before fbq('init'). If the page has no fbq yet, catch
   // the moment Meta's loader snippet assigns it and put our call first in its fresh queue
   // (a stub of our own would make that snippet return early and never load fbevents.js).
+  // Hooked only when a script naming fbq is about to run: a window accessor slows every page.
   function metaHook() {
+    if (metaHooked) return;
+    metaHooked = true;
     if (typeof w.fbq == "function") return w.fbq("consent", "revoke");
     try {
       Object.defineProperty(w, "fbq", { configurable: true, get: function () {}, set: function (f) {
@@ -240,6 +243,7 @@
       if (old.dataset.type) s.type = old.dataset.type;
       s.nonce = old.nonce; // the nonce attribute reads empty once the element is in the DOM
       var url = old.dataset.src || old.getAttribute("src");
+      if (META.test(old.text + url)) metaHook();
       var next = function () { gate.run(list); };
       if (url) {
         s.async = false;
@@ -252,9 +256,15 @@
       if (!url) next();
     }
   };
+  // Parser-inserted scripts reach this observer before they run (microtask checkpoint).
+  var META = /\bfbq\b|fbevents/;
   new MutationObserver(function (ms) {
     ms.forEach(function (m) {
-      [].forEach.call(m.addedNodes, function (n) { if (n.nodeType == 1) gate.scan(n); });
+      [].forEach.call(m.addedNodes, function (n) {
+        if (n.nodeType != 1) return;
+        if (n.tagName == "SCRIPT" && META.test(n.text + n.src)) metaHook();
+        gate.scan(n);
+      });
     });
   }).observe(d.documentElement, { childList: true, subtree: true });
 
