@@ -137,6 +137,38 @@ class Engagement:
     reclassify_since_ms: int | None = None
 
 
+@dataclass
+class EngagementPlan:
+    """What one engagement batch writes, decided the same way by every backend."""
+
+    accepted: list[bool]  # per item: stored, or refused by a suppression
+    rows: list[tuple[Any, ...]]  # email_engagement rows, in ENGAGEMENT column order
+    suppress: list[tuple[str, str, str, str, str]]  # (site, recipient, scope, reason, ts)
+    reclassify: list[tuple[str | None, str, str, int]]  # (reason, site, message, since_ms)
+
+
+def plan_engagement(items: list[Engagement],
+                    blocked: dict[tuple[str, str], set[str]]) -> EngagementPlan:
+    """Decide a batch inside its transaction, given the suppressions read there (`blocked`,
+    updated as the batch's own unsubscribes suppress): nothing is stored for a recipient
+    suppressed before the row, even earlier in the same batch."""
+    plan = EngagementPlan([], [], [], [])
+    for e in items:
+        scopes = blocked.get((e.site, e.recipient))
+        if scopes and not scopes.isdisjoint(e.blocked_by):
+            plan.accepted.append(False)
+            continue
+        plan.accepted.append(True)
+        plan.rows.append((e.site, e.campaign, e.message, e.recipient, e.list, e.kind, e.link,
+                          e.cls, int(e.machine), e.reason, e.ts, e.ts_ms))
+        if e.suppress:
+            blocked.setdefault((e.site, e.recipient), set()).update(e.suppress)
+            plan.suppress += [(e.site, e.recipient, s, e.kind, e.ts) for s in e.suppress]
+        if e.reclassify_since_ms is not None:
+            plan.reclassify.append((e.reason, e.site, e.message, e.reclassify_since_ms))
+    return plan
+
+
 @dataclass(frozen=True, slots=True)
 class EmailSignup:
     signup_id: str

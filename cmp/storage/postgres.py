@@ -21,7 +21,7 @@ import asyncpg
 
 from cmp.config import canonical_json
 from cmp.ledger import EVENT_COLUMNS, GENESIS, NewEvent, Notice, StoredEvent, chain, row_to_event
-from cmp.storage.base import BeaconRow, EmailSignup, Engagement, StorageError
+from cmp.storage.base import BeaconRow, EmailSignup, Engagement, StorageError, plan_engagement
 from cmp.storage.sqlite import migrations
 from cmp.storage.writer import GroupCommitWriter, LazyWriter
 from dashboards import rollups
@@ -423,20 +423,8 @@ async def _write_engagement(conn: asyncpg.Connection, items: list[Engagement]) -
                 "JOIN unnest($1::text[], $2::text[]) AS u(site, recipient) "
                 "ON s.site = u.site AND s.recipient = u.recipient", list(sites), list(rcpts)):
             blocked.setdefault((site, rcpt), set()).add(scope)
-    rows, out, suppress, reclassify = [], [], [], []
-    for e in items:
-        scopes = blocked.get((e.site, e.recipient))
-        if scopes and not scopes.isdisjoint(e.blocked_by):
-            out.append(False)
-            continue
-        out.append(True)
-        rows.append((e.site, e.campaign, e.message, e.recipient, e.list, e.kind, e.link, e.cls,
-                     int(e.machine), e.reason, e.ts, e.ts_ms))
-        if e.suppress:
-            blocked.setdefault((e.site, e.recipient), set()).update(e.suppress)
-            suppress += [(e.site, e.recipient, s, e.kind, e.ts) for s in e.suppress]
-        if e.reclassify_since_ms is not None:
-            reclassify.append((e.reason, e.site, e.message, e.reclassify_since_ms))
+    plan = plan_engagement(items, blocked)
+    out, rows, suppress, reclassify = plan.accepted, plan.rows, plan.suppress, plan.reclassify
     if rows:
         await conn.copy_records_to_table("email_engagement", columns=ENGAGEMENT_FIELDS,
                                          records=rows)

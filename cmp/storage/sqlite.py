@@ -19,7 +19,14 @@ import aiosqlite
 
 from cmp.config import canonical_json
 from cmp.ledger import EVENT_COLUMNS, NewEvent, Notice, StoredEvent, chain, row_to_event
-from cmp.storage.base import BeaconRow, EmailSignup, Engagement, Storage, StorageError
+from cmp.storage.base import (
+    BeaconRow,
+    EmailSignup,
+    Engagement,
+    Storage,
+    StorageError,
+    plan_engagement,
+)
 from cmp.storage.writer import GroupCommitWriter, LazyWriter
 from dashboards import rollups
 
@@ -314,20 +321,9 @@ class SQLiteStorage:
                             "SELECT recipient, scope FROM email_suppressions WHERE site = ? "
                             f"AND recipient IN ({','.join('?' * len(part))})", (site, *part)):
                         blocked.setdefault((site, rcpt), set()).add(scope)
-            rows, out, suppress, reclassify = [], [], [], []
-            for e in items:
-                scopes = blocked.get((e.site, e.recipient))
-                if scopes and not scopes.isdisjoint(e.blocked_by):
-                    out.append(False)
-                    continue
-                out.append(True)
-                rows.append((e.site, e.campaign, e.message, e.recipient, e.list, e.kind,
-                             e.link, e.cls, int(e.machine), e.reason, e.ts, e.ts_ms))
-                if e.suppress:
-                    blocked.setdefault((e.site, e.recipient), set()).update(e.suppress)
-                    suppress += [(e.site, e.recipient, s, e.kind, e.ts) for s in e.suppress]
-                if e.reclassify_since_ms is not None:
-                    reclassify.append((e.reason, e.site, e.message, e.reclassify_since_ms))
+            plan = plan_engagement(items, blocked)
+            out, rows, suppress, reclassify = (plan.accepted, plan.rows, plan.suppress,
+                                               plan.reclassify)
             if rows:
                 db.executemany(
                     "INSERT INTO email_engagement (site, campaign, message, recipient, list, "
