@@ -14,6 +14,7 @@ same bare Starlette route.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -352,3 +353,16 @@ def prepared_links(config: Path, database: str, secret_file: Path,
         return first("o"), first("c")
 
     return asyncio.run(run())
+
+
+def load_parser(description: str, duration: float = 10.0) -> argparse.ArgumentParser:
+    """The wrk options every HTTP benchmark takes (PERF-NOTES' -t2 -c64 by default)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--duration", type=float, default=duration,
+                   help=f"seconds of measured load per run ({duration:g})")
+    p.add_argument("--warmup", type=float, default=1.0,
+                   help="seconds of load before each measured run, counted in the stored-rows "
+                        "check (1)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--connections", type=int, default=64)
+    return p

@@ -36,6 +36,7 @@ from _harness import (
     clean_env,
     fmt_ms,
     free_port,
+    load_parser,
     machine,
     now_utc,
     require_wrk,
@@ -136,12 +137,7 @@ def load(url: str, lua: Path, args: argparse.Namespace) -> list[WrkResult]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--duration", type=float, default=10.0, help="seconds of load per run (10)")
-    p.add_argument("--warmup", type=float, default=1.0,
-                   help="seconds of load before each measured run, counted in the check (1)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--connections", type=int, default=64)
+    p = load_parser(__doc__.split("\n\n")[0])
     args = p.parse_args(argv)
     require_wrk()
 

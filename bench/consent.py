@@ -31,6 +31,7 @@ from _harness import (
     clean_env,
     fmt_ms,
     free_port,
+    load_parser,
     machine,
     now_utc,
     post_json_lua,
@@ -79,12 +80,7 @@ def measure(servers: Servers, name: str, argv: list[str], port: int, path: str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--duration", type=float, default=10.0, help="seconds of load per server (10)")
-    p.add_argument("--warmup", type=float, default=1.0,
-                   help="seconds of load before measuring, counted in the ledger check (1)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--connections", type=int, default=64)
+    p = load_parser(__doc__.split("\n\n")[0])
     args = p.parse_args(argv)
     require_wrk()
 

@@ -41,6 +41,7 @@ from _harness import (  # noqa: E402
     clean_env,
     fmt_ms,
     free_port,
+    load_parser,
     machine,
     now_utc,
     post_json_lua,
@@ -173,11 +174,7 @@ def verify_ledger(database: str, workdir: Path) -> tuple[bool, str]:
 # --- the suite ------------------------------------------------------------------------------
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--duration", type=float, default=5.0, help="seconds of load per cell (5)")
-    p.add_argument("--warmup", type=float, default=1.0, help="seconds of load before each (1)")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--connections", type=int, default=64)
+    p = load_parser(__doc__.split("\n\n")[0], duration=5.0)
     p.add_argument("--postgres", default=os.environ.get(
         "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
         help="an existing database on the server where bench databases are created")
