@@ -1,4 +1,7 @@
-"""The banner's files: /cmp.js and /cmp.css, read and gzipped once at startup.
+"""The banner's files: /cmp.js and /cmp.css, read, minified and gzipped once at startup.
+
+The sources in static/js keep their comments (they say why the code is as it is); visitors get
+them minified by rjsmin/rcssmin, with the `/*! ... */` banner comment kept.
 
 A request carrying a version query (`?v=<hash>`) gets a year of immutable caching, because a
 new release means a new URL. The bare URL (what most embed snippets use) gets a short max-age
@@ -10,10 +13,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import rcssmin  # type: ignore[import-untyped]
+import rjsmin  # type: ignore[import-untyped]
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -41,11 +47,19 @@ class Asset:
     media_type: str
 
     @classmethod
-    def load(cls, path: Path, media_type: str) -> Asset:
-        body = path.read_bytes()
+    def load(cls, path: Path, media_type: str, minify: Callable[[str], str]) -> Asset:
+        body = minify(path.read_text("utf-8")).encode("utf-8")
         # mtime=0: the same bytes give the same gzip output on every worker
         return cls(body, gzip.compress(body, 9, mtime=0),
                    '"' + hashlib.sha256(body).hexdigest()[:20] + '"', media_type)
+
+
+def minify_js(source: str) -> str:
+    return str(rjsmin.jsmin(source, keep_bang_comments=True))
+
+
+def minify_css(source: str) -> str:
+    return str(rcssmin.cssmin(source, keep_bang_comments=True))
 
 
 def _accepts_gzip(request: Request) -> bool:
@@ -79,8 +93,8 @@ def _handler(asset: Asset):  # type: ignore[no-untyped-def]
 
 def asset_routes(directory: Path | None = None) -> list[Route]:
     d = directory or static_dir()
-    js = Asset.load(d / "cmp.js", "text/javascript; charset=utf-8")
-    css = Asset.load(d / "cmp.css", "text/css; charset=utf-8")
+    js = Asset.load(d / "cmp.js", "text/javascript; charset=utf-8", minify_js)
+    css = Asset.load(d / "cmp.css", "text/css; charset=utf-8", minify_css)
     return [Route("/cmp.js", _handler(js), methods=["GET"]),
             Route("/cmp.css", _handler(css), methods=["GET"])]
 
