@@ -220,7 +220,7 @@
     },
     scan: function (root) {
       if (!eff) return;
-      var els = [].slice.call(root.querySelectorAll ? root.querySelectorAll(SEL) : []);
+      var els = root.firstElementChild ? [].slice.call(root.querySelectorAll(SEL)) : [];
       if (root.matches && root.matches(SEL)) els.unshift(root);
       var scripts = [];
       els.forEach(function (el) {
@@ -265,14 +265,17 @@
   };
   // Parser-inserted scripts reach this observer before they run (microtask checkpoint).
   var META = /\bfbq\b|fbevents/;
+  // It runs for every batch of nodes the parser adds, inside the parser's task: plain loops, and
+  // nothing to scan before the config has come (setState scans the whole document then).
   new MutationObserver(function (ms) {
-    ms.forEach(function (m) {
-      [].forEach.call(m.addedNodes, function (n) {
-        if (n.nodeType != 1) return;
-        if (n.tagName == "SCRIPT" && META.test(n.text + n.src)) metaHook();
-        gate.scan(n);
-      });
-    });
+    for (var i = 0; i < ms.length; i++) {
+      for (var a = ms[i].addedNodes, j = 0; j < a.length; j++) {
+        var n = a[j];
+        if (n.nodeType != 1) continue;
+        if (!metaHooked && n.tagName == "SCRIPT" && META.test(n.text + n.src)) metaHook();
+        if (eff) gate.scan(n);
+      }
+    }
   }).observe(d.documentElement, { childList: true, subtree: true });
 
   /* ---------- tags and beacon: what the server's tag gate allows, in its order ---------- */
