@@ -20,28 +20,25 @@
   gtag("consent", "default", def);
   var uetq = w.uetq = w.uetq || [];
   uetq.push("consent", "default", { ad_storage: "denied" });
-  var adGranted = false, metaHooked = false;
-  if (typeof w.fbq == "function") metaHook();
+  var adGranted = false;
 
   // Meta: fbq('consent', …) must be queued before fbq('init'). If the page has no fbq yet, catch
   // the moment Meta's loader snippet assigns it and put our call first in its fresh queue
   // (a stub of our own would make that snippet return early and never load fbevents.js).
-  // Hooked only when a script naming fbq is about to run: a window accessor slows every page.
-  function metaHook() {
-    if (metaHooked) return;
-    metaHooked = true;
-    if (typeof w.fbq == "function") return w.fbq("consent", "revoke");
-    try {
-      Object.defineProperty(w, "fbq", { configurable: true, get: function () {}, set: function (f) {
-        Object.defineProperty(w, "fbq", { configurable: true, writable: true, value: f });
-        if (typeof f != "function") return;
-        Object.defineProperty(f, "queue", { configurable: true, set: function (q) {
-          Object.defineProperty(f, "queue", { configurable: true, writable: true, value: q });
-          q.push(["consent", adGranted ? "grant" : "revoke"]);
-        } });
+  // Installed at once: watching the parser's nodes for a script naming fbq put a
+  // MutationObserver callback into the parser's last task, where Blink also lays the page out,
+  // and that pushed the task past 50 ms in bench/banner.py.
+  if (typeof w.fbq == "function") w.fbq("consent", "revoke");
+  else try {
+    Object.defineProperty(w, "fbq", { configurable: true, get: function () {}, set: function (f) {
+      Object.defineProperty(w, "fbq", { configurable: true, writable: true, value: f });
+      if (typeof f != "function") return;
+      Object.defineProperty(f, "queue", { configurable: true, set: function (q) {
+        Object.defineProperty(f, "queue", { configurable: true, writable: true, value: q });
+        q.push(["consent", adGranted ? "grant" : "revoke"]);
       } });
-    } catch (e) { /* fbq defined non-configurable: nothing to hook */ }
-  }
+    } });
+  } catch (e) { /* fbq defined non-configurable: nothing to hook */ }
 
   /* ---------- core: config, state and API ---------- */
   var src = new URL(me.src, location.href);
@@ -250,7 +247,6 @@
       if (old.dataset.type) s.type = old.dataset.type;
       s.nonce = old.nonce; // the nonce attribute reads empty once the element is in the DOM
       var url = old.dataset.src || old.getAttribute("src");
-      if (META.test(old.text + url)) metaHook();
       var next = function () { gate.run(list); };
       if (url) {
         s.async = false;
@@ -263,20 +259,16 @@
       if (!url) next();
     }
   };
-  // Parser-inserted scripts reach this observer before they run (microtask checkpoint).
-  var META = /\bfbq\b|fbevents/;
-  // It runs for every batch of nodes the parser adds, inside the parser's task: plain loops, and
-  // nothing to scan before the config has come (setState scans the whole document then).
-  new MutationObserver(function (ms) {
+  // Elements added after the config came (late markup, single-page apps); what was there then
+  // is scanned whole by setState. Observing only from then on keeps the page's own parsing
+  // tasks free of our callbacks; parser-inserted nodes still arrive before they run.
+  var observer = new MutationObserver(function (ms) {
     for (var i = 0; i < ms.length; i++) {
       for (var a = ms[i].addedNodes, j = 0; j < a.length; j++) {
-        var n = a[j];
-        if (n.nodeType != 1) continue;
-        if (!metaHooked && n.tagName == "SCRIPT" && META.test(n.text + n.src)) metaHook();
-        if (eff) gate.scan(n);
+        if (a[j].nodeType == 1) gate.scan(a[j]);
       }
     }
-  }).observe(d.documentElement, { childList: true, subtree: true });
+  });
 
   /* ---------- tags and beacon: what the server's tag gate allows, in its order ---------- */
   var ran = {}, pv = me.dataset.pageview == null;
@@ -563,6 +555,7 @@
       rd.wait_for_update = cm.wait_for_update;
       gtag("consent", "default", rd);
     }
+    observer.observe(d.documentElement, { childList: true, subtree: true });  // then scan all
     var c = cfg.consent;
     var valid = c && c.revision == cfg.revision;
     setState(valid ? normalise(c, c.consent_id) : defaults(), valid);
