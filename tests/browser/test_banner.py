@@ -204,6 +204,8 @@ def test_return_visit_sends_the_token_and_applies_it(demo_server: Server, new_pa
     auth: list[str | None] = []
     page.on("request", lambda r: auth.append(r.headers.get("authorization"))
             if "/config" in r.url else None)
+    # 127.0.0.1 is a secure context: the token is read through cookieStore, without blocking
+    assert page.evaluate("typeof window.cookieStore.get") == "function"
     page.reload()
     expect(page.locator(".cmp-fab")).to_be_visible()
     assert page.locator(".cmp-banner").count() == 0
@@ -421,3 +423,30 @@ def test_consent_mode_regional_default_follows_the_regime(demo_server: Server, n
     assert len(regional) == 1 and regional[0][2]["region"] == region
     assert regional[0][2]["wait_for_update"] == 500  # the site's consent_mode.wait_for_update
     assert regional[0][2]["ad_storage"] == ads and regional[0][2]["security_storage"] == "granted"
+
+
+STYLED_PAGE = """<!doctype html><html lang="en"><head><title>Styled</title>
+<script src="/cmp.js" data-site="demo"></script>
+<style>body{font:18px/1.4 monospace} %s</style>
+</head><body><h1>A site with its own look</h1><p>Some text.</p></body></html>"""
+
+
+@pytest.mark.parametrize("site_css, accent, family", [
+    ("", "rgb(31, 79, 184)", "monospace"),
+    # the site's rule, before cmp.css in the document, still wins: the base rule is :where(.cmp)
+    (".cmp{--cmp-accent:#b5121b;font-family:serif}", "rgb(181, 18, 27)", "serif"),
+])
+def test_banner_takes_the_page_font_and_the_site_restyles_it(
+        demo_server: Server, new_page, site_css: str, accent: str, family: str) -> None:
+    page, _ = new_page()
+    page.goto(demo_server.url("/"))  # the demo trusts its own origin from its first page
+    page.route(demo_server.url("/styled"), lambda r: r.fulfill(
+        body=STYLED_PAGE % site_css, content_type="text/html"))
+    page.goto(demo_server.url("/styled"))
+    button = page.locator(".cmp-banner").get_by_role("button", name="Accept all")
+    expect(button).to_be_visible()
+    style = button.evaluate("""b => { const s = getComputedStyle(b); return {
+        bg: s.backgroundColor, family: s.fontFamily, size: s.fontSize, weight: s.fontWeight}; }""")
+    assert style == {"bg": accent, "family": family, "size": "18px", "weight": "700"}
+    title = page.locator(".cmp-banner .cmp-title").evaluate("t => getComputedStyle(t).fontSize")
+    assert title == "18px"
