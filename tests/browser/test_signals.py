@@ -1,4 +1,5 @@
-"""Meta Pixel consent ordering, and cookie cleanup on parent domains of a real host name."""
+"""Meta Pixel consent ordering; on a real (non-secure) host name: cookie cleanup on parent
+domains, and the token read without cookieStore."""
 
 from __future__ import annotations
 
@@ -62,5 +63,28 @@ def test_withdrawal_deletes_cookies_on_parent_domains(demo_server: Server,
         assert ("_gcl_aw", ".tuiqiqi.test") in domains and ("IDE", ".www.tuiqiqi.test") in domains
         page.evaluate("Consentry.withdraw()")
         assert {c["name"] for c in ctx.cookies()} == {"consentry"}
+    finally:
+        ctx.close()
+
+
+def test_return_visit_reads_the_token_without_cookie_store(demo_server: Server,
+                                                           named_host_browser: Browser) -> None:
+    """http://www.tuiqiqi.test is not a secure context: no cookieStore, so document.cookie."""
+    port = demo_server.base.rsplit(":", 1)[1]
+    ctx = named_host_browser.new_context()
+    try:
+        page = ctx.new_page()
+        page.goto(f"http://www.tuiqiqi.test:{port}/")
+        expect(page.locator(".cmp-banner")).to_be_visible()
+        assert page.evaluate("typeof window.cookieStore") == "undefined"
+        page.evaluate("Consentry.rejectAll()")
+        auth: list[str | None] = []
+        page.on("request", lambda r: auth.append(r.headers.get("authorization"))
+                if "/config" in r.url else None)
+        page.reload()
+        expect(page.locator(".cmp-fab")).to_be_visible()
+        assert page.locator(".cmp-banner").count() == 0
+        assert auth and (auth[0] or "").startswith("Bearer ")
+        assert page.evaluate("Consentry.getConsent().purposes.analytics") is False
     finally:
         ctx.close()
