@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Playwright, expect
+from playwright.sync_api import Browser, Page, Playwright, expect
 
 from tests.browser.conftest import ARGS, CHROMIUM, Server
 
@@ -44,47 +44,45 @@ def named_host_browser(pw: Playwright) -> Iterator[Browser]:
     b.close()
 
 
-def test_withdrawal_deletes_cookies_on_parent_domains(demo_server: Server,
-                                                      named_host_browser: Browser) -> None:
+@pytest.fixture
+def named_host_page(demo_server: Server, named_host_browser: Browser) -> Iterator[Page]:
+    """The demo at http://www.tuiqiqi.test:<port>/, its banner showing, in a fresh context."""
     port = demo_server.base.rsplit(":", 1)[1]
     ctx = named_host_browser.new_context()
     try:
         page = ctx.new_page()
         page.goto(f"http://www.tuiqiqi.test:{port}/")
         expect(page.locator(".cmp-banner")).to_be_visible()
-        page.locator(".cmp-banner").get_by_role("button", name="Accept all").click()
-        page.wait_for_function("(window.demoRan || []).length >= 5")
-        page.evaluate("""() => {
-            document.cookie = '_gcl_aw=1; Domain=tuiqiqi.test; Path=/';
-            document.cookie = 'IDE=1; Domain=www.tuiqiqi.test; Path=/';
-            document.cookie = 'sajssdk_2015_other=1; Domain=tuiqiqi.test; Path=/';
-        }""")
-        domains = {(c["name"], c["domain"]) for c in ctx.cookies()}
-        assert ("_gcl_aw", ".tuiqiqi.test") in domains and ("IDE", ".www.tuiqiqi.test") in domains
-        page.evaluate("Consentry.withdraw()")
-        assert {c["name"] for c in ctx.cookies()} == {"consentry"}
+        yield page
     finally:
         ctx.close()
 
 
-def test_return_visit_reads_the_token_without_cookie_store(demo_server: Server,
-                                                           named_host_browser: Browser) -> None:
+def test_withdrawal_deletes_cookies_on_parent_domains(named_host_page: Page) -> None:
+    page, ctx = named_host_page, named_host_page.context
+    page.locator(".cmp-banner").get_by_role("button", name="Accept all").click()
+    page.wait_for_function("(window.demoRan || []).length >= 5")
+    page.evaluate("""() => {
+        document.cookie = '_gcl_aw=1; Domain=tuiqiqi.test; Path=/';
+        document.cookie = 'IDE=1; Domain=www.tuiqiqi.test; Path=/';
+        document.cookie = 'sajssdk_2015_other=1; Domain=tuiqiqi.test; Path=/';
+    }""")
+    domains = {(c["name"], c["domain"]) for c in ctx.cookies()}
+    assert ("_gcl_aw", ".tuiqiqi.test") in domains and ("IDE", ".www.tuiqiqi.test") in domains
+    page.evaluate("Consentry.withdraw()")
+    assert {c["name"] for c in ctx.cookies()} == {"consentry"}
+
+
+def test_return_visit_reads_the_token_without_cookie_store(named_host_page: Page) -> None:
     """http://www.tuiqiqi.test is not a secure context: no cookieStore, so document.cookie."""
-    port = demo_server.base.rsplit(":", 1)[1]
-    ctx = named_host_browser.new_context()
-    try:
-        page = ctx.new_page()
-        page.goto(f"http://www.tuiqiqi.test:{port}/")
-        expect(page.locator(".cmp-banner")).to_be_visible()
-        assert page.evaluate("typeof window.cookieStore") == "undefined"
-        page.evaluate("Consentry.rejectAll()")
-        auth: list[str | None] = []
-        page.on("request", lambda r: auth.append(r.headers.get("authorization"))
-                if "/config" in r.url else None)
-        page.reload()
-        expect(page.locator(".cmp-fab")).to_be_visible()
-        assert page.locator(".cmp-banner").count() == 0
-        assert auth and (auth[0] or "").startswith("Bearer ")
-        assert page.evaluate("Consentry.getConsent().purposes.analytics") is False
-    finally:
-        ctx.close()
+    page = named_host_page
+    assert page.evaluate("typeof window.cookieStore") == "undefined"
+    page.evaluate("Consentry.rejectAll()")
+    auth: list[str | None] = []
+    page.on("request", lambda r: auth.append(r.headers.get("authorization"))
+            if "/config" in r.url else None)
+    page.reload()
+    expect(page.locator(".cmp-fab")).to_be_visible()
+    assert page.locator(".cmp-banner").count() == 0
+    assert auth and (auth[0] or "").startswith("Bearer ")
+    assert page.evaluate("Consentry.getConsent().purposes.analytics") is False
