@@ -448,7 +448,7 @@ def report(products: list[Product], runs: int, settle_ms: int, chromium: str,
         (f"long tasks until visible+{settle_ms}ms (loads)",
          lambda r: f"{r['longtasks']} ({r['longtask_loads']})"
          + (f", longest {r['longest']:.0f} ms" if r["longtasks"] else "")),
-        ("  of which the banner's (its code, its first frame)", lambda r: f"{r['own']}"),
+        ("  of which the banner's (code, 1st frame)", lambda r: f"{r['own']}"),
         ("layout shift (CLS, worst load)", lambda r: f"{r['cls']:.4f}"),
     ]
     # rows about a banner's bytes or its own tasks mean nothing for the control page
