@@ -37,11 +37,12 @@ class Services:
               extra_admin_hashes: dict[str, list[str]] | None = None) -> Services:
         keyring = Keyring(master_secret or load_master_secret(settings.secret_file))
         storage = open_storage(settings.database, synchronous=settings.sqlite_synchronous,
-                               batch_max=settings.batch_max)
+                               batch_max=settings.batch_max, pg_pool_size=settings.pg_pool_size,
+                               pg_statement_cache_size=settings.pg_statement_cache_size)
         policy = PolicyEngine(config, settings)
         tokens = TokenService(keyring)
         consent = ConsentService(config, storage, policy, tokens, keyring)
-        windows = open_windows(settings.redis_url)
+        windows = open_windows(settings.redis_url, settings.redis_prefix)
         return cls(config, settings, storage, policy, keyring, tokens, consent,
                    extra_admin_hashes or {}, windows, RateLimits(windows, settings))
 

@@ -36,8 +36,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_body_bytes", 16384, "Largest request body the API reads."),
     Setting("sqlite_synchronous", "FULL", "SQLite synchronous pragma: FULL survives power loss, NORMAL only crashes."),
     Setting("batch_max", 500, "Most rows one group commit writes."),
+    Setting("pg_pool_size", 10, "PostgreSQL connections each worker may open (asyncpg pool); "
+            "workers x hosts x this must stay under the server's max_connections."),
+    Setting("pg_statement_cache_size", 100, "Prepared statements asyncpg keeps per PostgreSQL "
+            "connection; 0 behind a pooler in transaction mode (pgbouncer)."),
     Setting("redis_url", "", "Redis shared by every worker and host for rate limits and click "
             "bursts, e.g. redis://127.0.0.1:6379/0; empty: each worker keeps its own windows."),
+    Setting("redis_prefix", "consentry:", "Prefix of every Redis key, so that two installs "
+            "(e.g. staging and production) can share one Redis without sharing limits."),
     Setting("rate_window_s", 10, "Length of the rate-limit window in seconds."),
     Setting("consent_rate_limit", 20, "Consent POSTs per site and client network (IPv4 /24, "
             "IPv6 /48) per window; more get 429. 0: no limit."),
@@ -61,7 +67,10 @@ class Settings:
     max_body_bytes: int = 16384
     sqlite_synchronous: str = "FULL"
     batch_max: int = 500
+    pg_pool_size: int = 10
+    pg_statement_cache_size: int = 100
     redis_url: str = ""
+    redis_prefix: str = "consentry:"
     rate_window_s: int = 10
     consent_rate_limit: int = 20
     beacon_rate_limit: int = 200
@@ -95,6 +104,12 @@ class Settings:
             out[s.name] = v
         if out["sqlite_synchronous"] not in ("FULL", "NORMAL", "EXTRA"):
             raise ConfigError(["server.sqlite_synchronous: must be FULL, NORMAL or EXTRA"])
+        if out["pg_pool_size"] < 1:
+            raise ConfigError(["server.pg_pool_size: must be at least 1"])
+        if out["pg_statement_cache_size"] < 0:
+            raise ConfigError(["server.pg_statement_cache_size: must be 0 or more"])
+        if not out["redis_prefix"]:
+            raise ConfigError(["server.redis_prefix: must not be empty"])
         if out["rate_window_s"] < 1:
             raise ConfigError(["server.rate_window_s: must be at least 1"])
         for name in ("consent_rate_limit", "beacon_rate_limit", "login_rate_limit"):

@@ -242,11 +242,11 @@ class FailOpen:
         await self.shared.close()
 
 
-def open_windows(redis_url: str) -> Windows:
+def open_windows(redis_url: str, prefix: str = "consentry:") -> Windows:
     """In-process windows, or Redis shared by every worker (failing open) when a URL is set."""
     if not redis_url:
         return LocalWindows()
-    return FailOpen(RedisWindows(redis_url))
+    return FailOpen(RedisWindows(redis_url, prefix))
 
 
 __all__ = ["Admission", "FailOpen", "LocalWindows", "RedisWindows", "Windows", "open_windows"]

@@ -205,6 +205,34 @@ async def test_migrations_run_once_and_storage_reopens(database_url: str) -> Non
     assert applied == nums
 
 
+async def test_pg_pool_settings_reach_the_pool(pg_url: str, tmp_path: Path) -> None:
+    svc = build_services(tmp_path / "unused.db", database=pg_url, pg_pool_size=3)
+    await svc.storage.open()
+    try:
+        pool = svc.storage._pool  # type: ignore[attr-defined]
+        assert pool.get_max_size() == 3 and pool.get_min_size() == 2
+    finally:
+        await svc.storage.close()
+    # behind pgbouncer (transaction mode): no named prepared statement may outlive its query
+    for cache, named in ((100, True), (0, False)):
+        svc = build_services(tmp_path / "unused.db", database=pg_url,
+                             pg_statement_cache_size=cache)
+        await svc.storage.open()
+        try:
+            async with svc.storage._pool.acquire() as conn:  # type: ignore[attr-defined]
+                await conn.fetchval("SELECT count(*) FROM consent_events WHERE site = $1", "x")
+                kept = await conn.fetchval("SELECT count(*) FROM pg_prepared_statements")
+            assert (kept > 0) is named, (cache, kept)
+        finally:
+            await svc.storage.close()
+    one = open_storage(pg_url, pg_pool_size=1)  # smaller than the usual minimum of 2
+    await one.open()
+    try:
+        assert one._pool.get_max_size() == 1 and one._pool.get_min_size() == 1  # type: ignore[attr-defined]
+    finally:
+        await one.close()
+
+
 async def test_postgres_migrations_race_on_an_empty_database(pg_url: str) -> None:
     many = [open_storage(pg_url) for _ in range(4)]
     await asyncio.gather(*(s.open() for s in many))

@@ -13,6 +13,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
+from cmp.app_state import Services
 from cmp.windows import FailOpen, LocalWindows, RedisWindows, Windows, open_windows
 
 from .conftest import CHROME_UA, DEMO_ORIGIN, build_services, dead_redis_url, running
@@ -234,9 +235,35 @@ def test_settings_refuse_bad_limits(tmp_path: Path) -> None:
     from cmp.config import ConfigError
     from cmp.settings import Settings
 
-    for bad in ({"consent_rate_limit": -1}, {"rate_window_s": 0}, {"redis_url": "127.0.0.1"}):
-        with pytest.raises(ConfigError):
+    for bad in ({"consent_rate_limit": -1}, {"rate_window_s": 0}, {"redis_url": "127.0.0.1"},
+                {"redis_prefix": ""}, {"pg_pool_size": 0}, {"pg_statement_cache_size": -1}):
+        with pytest.raises(ConfigError) as err:
             Settings.load(None, **bad)
+        assert f"server.{next(iter(bad))}" in str(err.value)
+
+
+async def test_installs_with_their_own_redis_prefix_keep_their_own_limits(
+        tmp_path: Path, redis_url: str, prefix: str) -> None:
+    """Staging and production on one Redis: the same client counts separately in each."""
+    def install(name: str, key_prefix: str) -> Services:
+        (tmp_path / name).mkdir()
+        return build_services(tmp_path / name / "c.db", redis_url=redis_url,
+                              redis_prefix=key_prefix, consent_rate_limit=1, rate_window_s=60)
+
+    statuses = []
+    for svc in (install("a", prefix + "prod:"), install("b", prefix + "staging:"),
+                install("c", prefix + "prod:")):
+        async with running(svc) as client:
+            statuses.append((await client.post("/v1/sites/demo/consent", json={
+                "action": "accept_all", "revision": 1})).status_code)
+    # the third shares the first one's prefix, so its one consent per window is already taken
+    assert statuses == [201, 201, 429]
+    r = aioredis.Redis.from_url(redis_url)
+    try:
+        keys = [k.decode() async for k in r.scan_iter(match=f"{prefix}*")]
+    finally:
+        await r.aclose()
+    assert keys and all(k.startswith((prefix + "prod:", prefix + "staging:")) for k in keys)
 
 
 _ = httpx  # the clients above are httpx's

@@ -73,9 +73,11 @@ def _rowcount(status: str) -> int:
 
 
 class PostgresStorage:
-    def __init__(self, url: str, *, batch_max: int = 500, min_pool: int = 2, max_pool: int = 10):
+    def __init__(self, url: str, *, batch_max: int = 500, min_pool: int = 2, max_pool: int = 10,
+                 statement_cache_size: int = 100):
         self.url = url
-        self.min_pool, self.max_pool = min_pool, max_pool
+        self.statement_cache_size = statement_cache_size
+        self.min_pool, self.max_pool = min(min_pool, max_pool), max_pool
         self._pool: asyncpg.Pool | None = None
         self.writer: GroupCommitWriter[NewEvent, StoredEvent] = GroupCommitWriter(
             self._write_batch, max_batch=batch_max)
@@ -90,8 +92,10 @@ class PostgresStorage:
         try:
             self._pool = await asyncpg.create_pool(
                 self.url, min_size=self.min_pool, max_size=self.max_pool,
-                # Statements are prepared per connection anyway; a pooler in transaction mode
-                # (pgbouncer) needs statement_cache_size=0, set by URL if used.
+                # A pooler in transaction mode (pgbouncer) hands each transaction any server
+                # connection, where a cached prepared statement may not exist: 0 turns the
+                # cache off (asyncpg then only uses unnamed statements).
+                statement_cache_size=self.statement_cache_size,
                 server_settings={"application_name": "consentry"})
         except (OSError, asyncpg.PostgresError) as exc:
             raise StorageError(f"cannot connect to PostgreSQL: {exc}") from exc
