@@ -465,10 +465,13 @@
     trap: function (e) {
       if (e.key == "Escape") { e.preventDefault(); return ui.close(); }
       if (e.key != "Tab") return;
-      var f = [].filter.call(ui.dialog.querySelectorAll("button,input,a[href],summary"), function (x) {
-        return !x.disabled && x.getClientRects().length;
-      });
-      var first = f[0], last = f[f.length - 1], a = d.activeElement;
+      // Only the two ends are needed, and asking every item for its boxes would lay out the
+      // items content-visibility skips.
+      var f = ui.dialog.querySelectorAll("button,input,a[href],summary");
+      function end(i, step) {
+        for (; f[i]; i += step) if (!f[i].disabled && f[i].getClientRects().length) return f[i];
+      }
+      var first = end(0, 1), last = end(f.length - 1, -1), a = d.activeElement;
       if (e.shiftKey && (a == first || !ui.dialog.contains(a) || a == ui.dialog.firstChild)) { e.preventDefault(); last.focus(); }
       else if (!e.shiftKey && a == last) { e.preventDefault(); first.focus(); }
     },

@@ -297,6 +297,22 @@ def test_data_lang_overrides_the_browser(demo_server: Server, new_page) -> None:
     expect(page.locator(".cmp-banner h2")).to_have_text("Your privacy on Tuiqiqi")
 
 
+def test_each_vendor_shows_its_details(demo_server: Server, new_page) -> None:
+    page, _ = new_page()
+    open_banner(page, demo_server)
+    page.get_by_role("button", name="Choose purposes").click()
+    dialog = page.get_by_role("dialog")
+    item = dialog.locator(".cmp-item").filter(has=page.get_by_role("checkbox", name="Google Ads"))
+    expect(item).to_have_count(1)
+    item.get_by_text("Details").click()  # items out of view are laid out once reached
+    for text in ("Measures our ads on Google Search", "Advertising", "Google LLC (US)",
+                 "cookie identifiers", "_gcl_*, IDE, test_cookie"):
+        expect(item).to_contain_text(text)
+    link = item.get_by_role("link", name="Privacy policy")
+    assert link.get_attribute("href") == "https://support.google.com/adspolicy/answer/54817?hl=zh-Hans"
+    assert link.get_attribute("target") == "_blank" and link.get_attribute("rel") == "noopener"
+
+
 def test_pipl_separate_items_need_their_own_answer(demo_server: Server, new_page) -> None:
     page, _ = new_page(extra_http_headers={"X-Country": "CN"})
     open_banner(page, demo_server)
