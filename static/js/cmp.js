@@ -57,9 +57,10 @@
     var cs = w.cookieStore;
     return (cs ? cs.get(n).then(function (c) { return c ? c.value : null; }) : Promise.reject())
       .catch(function () {
+        // a sandboxed frame may refuse cookies altogether: then there is no token to send
         var m = d.cookie.match(new RegExp("(?:^|; )" + n.replace(/[-.]/g, "\\$&") + "=([^;]*)"));
         return m ? m[1] : null;
-      });
+      }).catch(function () { return null; });
   }
   function lang() {
     return me.dataset.lang || d.documentElement.lang || (navigator.languages || [])[0] || "";

@@ -466,3 +466,19 @@ def test_banner_takes_the_page_font_and_the_site_restyles_it(
     assert style == {"bg": accent, "family": family, "size": "18px", "weight": "700"}
     title = page.locator(".cmp-banner .cmp-title").evaluate("t => getComputedStyle(t).fontSize")
     assert title == "18px"
+
+
+def test_a_sandboxed_frame_without_cookies_still_asks_for_the_config(demo_server: Server,
+                                                                    new_page) -> None:
+    """No cookie access at all (sandboxed frame): no token, but the banner goes on."""
+    page, _ = new_page()
+    page.goto(demo_server.url("/"))
+    asked: list[dict[str, str]] = []
+    page.on("request", lambda r: asked.append(r.headers) if "/config" in r.url else None)
+    frame_doc = f'<script src="{demo_server.url("/cmp.js")}" data-site="demo"></script>'
+    page.set_content(f"<iframe sandbox='allow-scripts' srcdoc='{frame_doc}'></iframe>")
+    deadline = time.time() + 5
+    while not asked and time.time() < deadline:
+        page.wait_for_timeout(50)
+    assert asked, "the sandboxed banner never asked for its config"
+    assert "authorization" not in asked[0]
