@@ -17,6 +17,14 @@ from cmp.tokens import TokenService
 from cmp.windows import Windows, open_windows
 
 
+def storage_for(settings: Settings) -> Storage:
+    """The storage `settings.database` names, with every storage setting applied (the server
+    and the CLI commands that open a database go through here)."""
+    return open_storage(settings.database, synchronous=settings.sqlite_synchronous,
+                        batch_max=settings.batch_max, pg_pool_size=settings.pg_pool_size,
+                        pg_statement_cache_size=settings.pg_statement_cache_size)
+
+
 @dataclass
 class Services:
     config: Config
@@ -36,9 +44,7 @@ class Services:
     def build(cls, config: Config, settings: Settings, *, master_secret: bytes | None = None,
               extra_admin_hashes: dict[str, list[str]] | None = None) -> Services:
         keyring = Keyring(master_secret or load_master_secret(settings.secret_file))
-        storage = open_storage(settings.database, synchronous=settings.sqlite_synchronous,
-                               batch_max=settings.batch_max, pg_pool_size=settings.pg_pool_size,
-                               pg_statement_cache_size=settings.pg_statement_cache_size)
+        storage = storage_for(settings)
         policy = PolicyEngine(config, settings)
         tokens = TokenService(keyring)
         consent = ConsentService(config, storage, policy, tokens, keyring)

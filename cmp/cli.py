@@ -157,10 +157,11 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
 
 def _verify_without_config(args: argparse.Namespace) -> int:
     """Verification needs no keys and no config: only the database."""
+    from cmp.app_state import storage_for
     from cmp.ledger import verify_chain
-    from cmp.storage.sqlite import open_storage
 
-    storage = open_storage(args.database)
+    # CONSENTRY_* storage settings still apply (e.g. pg_statement_cache_size behind pgbouncer)
+    storage = storage_for(Settings.load(None, database=args.database))
 
     async def run() -> int:
         await storage.open()

@@ -178,6 +178,20 @@ def test_export_erase_purge(two_sites: TwoSites, tmp_path: Path,
     assert "alpha: ok, 3 events" in out  # two consents and the erasure
 
 
+def test_ledger_verify_needs_only_the_database_and_honours_storage_settings(
+        two_sites: TwoSites, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "only.db"
+    _populate(db, two_sites.config_path)
+    assert not (tmp_path / "consentry.toml").exists()  # no config: verification needs none
+    code, out, _ = run(["ledger", "verify", "--database", f"sqlite:///{db}"], capsys)
+    assert code == 0 and "alpha: ok, 2 events" in out
+    # the same CONSENTRY_* storage settings as the server (checked before the database opens)
+    monkeypatch.setenv("CONSENTRY_PG_POOL_SIZE", "0")
+    code, _, err = run(["ledger", "verify", "--database", f"sqlite:///{db}"], capsys)
+    assert code == 1 and "server.pg_pool_size" in err
+
+
 def test_serve_refuses_a_bad_config_with_the_key(tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     bad = _starter_with(tmp_path, 'purposes = ["marketing"]', 'purposes = ["ads"]')
