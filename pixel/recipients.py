@@ -25,7 +25,7 @@ from cmp.geo import truncate_ip
 from cmp.keys import Keyring
 from cmp.ledger import NewEvent, Notice, StoredEvent, iso, parse_iso, utc_now
 from cmp.policy import PolicyEngine
-from cmp.storage.base import Engagement, Storage
+from cmp.storage.base import EmailSignup, Engagement, Storage
 from cmp.types import EventKind, Visitor
 from cmp.uaclass import ua_class
 from pixel.tokens import BadToken, EmailTokens, UnsubToken
@@ -249,7 +249,8 @@ class EmailConsents:
         return Pending(recipient, signup_id, f"{self.base_url(email)}/e/s/{token}",
                        iso(now + timedelta(days=email.confirm_days)))
 
-    async def confirm(self, token: str, *, ip: str | None, ua: str | None) -> Confirmed:
+    async def _signup(self, token: str) -> tuple[str, SiteConfig, EmailConfig, EmailSignup]:
+        """The pending sign-up a confirmation link names, or the FieldError a visitor sees."""
         try:
             site_id, signup_id = self.tokens.verify_confirm(token)
         except BadToken:
@@ -258,6 +259,11 @@ class EmailConsents:
         signup = await self.storage.email_signup(signup_id)
         if signup is None or signup.site != site_id:
             raise FieldError("token", "this confirmation link is not valid", 404)
+        return site_id, site, email, signup
+
+    async def confirm(self, token: str, *, ip: str | None, ua: str | None) -> Confirmed:
+        site_id, site, email, signup = await self._signup(token)
+        signup_id = signup.signup_id
         req = signup.request
         if signup.confirmed is not None:
             return Confirmed(signup.recipient, req["lists"], True, None)
@@ -280,14 +286,7 @@ class EmailConsents:
 
     async def signup_info(self, token: str) -> tuple[SiteConfig, EmailConfig, dict[str, Any], bool]:
         """What the confirmation page shows (nothing changes)."""
-        try:
-            site_id, signup_id = self.tokens.verify_confirm(token)
-        except BadToken:
-            raise FieldError("token", "this confirmation link is not valid") from None
-        site, email = self.site(site_id)
-        signup = await self.storage.email_signup(signup_id)
-        if signup is None or signup.site != site_id:
-            raise FieldError("token", "this confirmation link is not valid", 404)
+        _, site, email, signup = await self._signup(token)
         return site, email, signup.request, signup.confirmed is not None
 
     # --- import -------------------------------------------------------------------------------

@@ -226,10 +226,14 @@ class PostgresStorage:
             raise StorageError(f"database not answering: {exc}") from exc
 
     async def count_events(self, site: str | None = None) -> int:
+        return await self._count("consent_events", site)
+
+    async def _count(self, table: str, site: str | None) -> int:
+        """Rows of `table` (a name of ours, never input), of one site or all."""
         if site is None:
-            return int(await self.pool.fetchval("SELECT COUNT(*) FROM consent_events"))
+            return int(await self.pool.fetchval(f"SELECT COUNT(*) FROM {table}"))
         return int(await self.pool.fetchval(
-            "SELECT COUNT(*) FROM consent_events WHERE site = $1", site))
+            f"SELECT COUNT(*) FROM {table} WHERE site = $1", site))
 
     # --- e-mail engagement (pixel/) ---------------------------------------------------------
 
@@ -308,10 +312,7 @@ class PostgresStorage:
         return [None] * len(rows)
 
     async def count_beacon(self, site: str | None = None) -> int:
-        if site is None:
-            return int(await self.pool.fetchval("SELECT COUNT(*) FROM beacon_events"))
-        return int(await self.pool.fetchval(
-            "SELECT COUNT(*) FROM beacon_events WHERE site = $1", site))
+        return await self._count("beacon_events", site)
 
     async def beacon_erase_subject(self, site: str, subject: str) -> int:
         return await self._update(

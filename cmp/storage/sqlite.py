@@ -279,7 +279,11 @@ class SQLiteStorage:
             await cur.fetchone()
 
     async def count_events(self, site: str | None = None) -> int:
-        sql = "SELECT COUNT(*) FROM consent_events"
+        return await self._count("consent_events", site)
+
+    async def _count(self, table: str, site: str | None) -> int:
+        """Rows of `table` (a name of ours, never input), of one site or all."""
+        sql = f"SELECT COUNT(*) FROM {table}"
         args: tuple[str, ...] = ()
         if site is not None:
             sql, args = sql + " WHERE site = ?", (site,)
@@ -411,13 +415,7 @@ class SQLiteStorage:
         return [None] * len(rows)
 
     async def count_beacon(self, site: str | None = None) -> int:
-        sql = "SELECT COUNT(*) FROM beacon_events"
-        args: tuple[str, ...] = ()
-        if site is not None:
-            sql, args = sql + " WHERE site = ?", (site,)
-        async with self._rconn.execute(sql, args) as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        return await self._count("beacon_events", site)
 
     async def beacon_erase_subject(self, site: str, subject: str) -> int:
         return await self._update(
