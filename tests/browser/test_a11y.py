@@ -16,6 +16,8 @@ def test_focus_moves_into_the_banner_and_keyboard_alone_works(demo_server: Serve
     page.goto(demo_server.url("/"))
     banner = page.get_by_role("region", name="Your privacy on Tuiqiqi")
     expect(banner).to_be_visible()
+    # focus follows the banner's first frame (not the task that builds it): wait, then assert
+    page.wait_for_function("!!document.activeElement.closest('.cmp-banner')", timeout=5000)
     assert inside(page, ".cmp-banner")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Accept all"
