@@ -5,7 +5,7 @@
 1. Builds a SQLite ledger through the storage's own migrations, then bulk-inserts N consent
    events in the ledger's exact format (canonical payload JSON, salted personal digest, seq and
    hash chain per site: `ledger verify` passes) plus e-mail engagement rows, feeding every batch
-   through the same rollup functions the writers call (dashboards.rollups), in the same
+   through the same rollup functions the writers call (cmp.storage.sqlite.rollups), in the same
    transaction as the rows. Events are spread over the last 365 days, four regimes, three
    languages, the three banner actions and some withdrawals.
 2. Serves the real app in-process (httpx ASGI transport: view time without the network),
@@ -42,8 +42,10 @@ from cmp.app_state import Services  # noqa: E402
 from cmp.config import canonical_json, load_config  # noqa: E402
 from cmp.ledger import GENESIS, StoredEvent, link_hash_json  # noqa: E402
 from cmp.settings import Settings  # noqa: E402
-from cmp.storage.sqlite import SQLiteStorage  # noqa: E402
-from dashboards import rollups  # noqa: E402
+from cmp.storage.sqlite import (
+    SQLiteStorage,  # noqa: E402
+    rollups,  # noqa: E402
+)
 
 SITE = "shop"
 SECRET = b"dashboard-bench-master-secret-" + b"b" * 32

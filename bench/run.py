@@ -147,7 +147,7 @@ def drop_pg_database(admin_url: str, url: str) -> None:
 
 
 def stored_counts(database: str) -> dict[str, int]:
-    from cmp.storage.sqlite import open_storage
+    from cmp.storage.factory import open_storage
 
     async def run() -> dict[str, int]:
         storage = open_storage(database)

@@ -12,7 +12,7 @@ from cmp.policy import PolicyEngine
 from cmp.ratelimit import RateLimits
 from cmp.settings import Settings
 from cmp.storage.base import Storage
-from cmp.storage.sqlite import open_storage
+from cmp.storage.factory import open_storage
 from cmp.tokens import TokenService
 from cmp.windows import Windows, open_windows
 

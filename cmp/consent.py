@@ -35,7 +35,7 @@ from cmp.ledger import (
 )
 from cmp.policy import Decision, PolicyEngine
 from cmp.receipts import build_receipt
-from cmp.storage.base import Storage
+from cmp.storage.base import ConsentStore
 from cmp.tokens import ConsentState, TokenError, TokenService
 from cmp.types import Choices, EventKind, UIAction, Visitor
 from cmp.uaclass import ua_class
@@ -129,7 +129,7 @@ def lifetime_days(site: SiteConfig, choices: Choices) -> int:
 
 
 class ConsentService:
-    def __init__(self, config: Config, storage: Storage, policy: PolicyEngine,
+    def __init__(self, config: Config, storage: ConsentStore, policy: PolicyEngine,
                  tokens: TokenService, keyring: Keyring) -> None:
         self.config = config
         self.storage = storage

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cmp.ledger import Notice, StoredEvent, current_choices
-from cmp.storage.base import Storage
+from cmp.storage.base import LedgerStore
 from cmp.types import Choices
 from pixel.recipients import AddressError
 
@@ -59,7 +59,7 @@ class Found:
         return {"lists": lists, "tracking": tracking} if seen else None
 
 
-async def find(storage: Storage, site_id: str, subject: str) -> Found:
+async def find(storage: LedgerStore, site_id: str, subject: str) -> Found:
     events = await storage.events_for_subject(site_id, subject)
     current, _ = current_choices(events)
     notices: dict[str, Notice] = {}

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from dashboards.rollups import DECISIONS
+from cmp.storage.rollups import DECISIONS
 
 OTHER_ACTIONS = ("withdraw", "expire")
 

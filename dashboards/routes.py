@@ -24,7 +24,8 @@ from cmp.ratelimit import LOGIN
 from dashboards import charts
 from dashboards.auth import Auth, Session, new_form_token
 from dashboards.lookup import BadQuery, find, resolve_subject
-from dashboards.metrics import by_week, campaigns, consent_summary
+from dashboards.metrics import by_week
+from dashboards.rollups import consent_rollups, email_rollups
 
 COOKIE = "consentry_dash"
 LOGIN_COOKIE = "consentry_dash_login"
@@ -194,10 +195,8 @@ async def consent_view(request: Request) -> Response:
     today = datetime.now(UTC).date()
     since = (today - timedelta(days=days - 1)).isoformat()
     site = svc.config.sites[site_id]
-    summary = consent_summary(
-        await svc.storage.dash_consent_daily(site_id, since),
-        await svc.storage.dash_purpose_daily(site_id, since),
-        since=since, until=today.isoformat(), purposes=list(site.purposes))
+    summary = await consent_rollups(svc.storage, site_id, since=since, until=today.isoformat(),
+                                    purposes=list(site.purposes))
     periods = summary.by_day if days <= 90 else by_week(summary.by_day)
     chart = {
         "share": charts.action_share(summary),
@@ -221,7 +220,7 @@ async def email_view(request: Request) -> Response:
         return g
     s, site_id, _ = g
     svc = services(request)
-    cs = campaigns(await svc.storage.dash_email_daily(site_id))
+    cs = await email_rollups(svc.storage, site_id)
     picked = request.query_params.get("campaign")
     current = next((c for c in cs if c.name == picked), cs[0] if cs else None)
     chart: dict[str, str] = {}

@@ -22,7 +22,7 @@ from cmp.config import Config, SiteConfig, canonical_json
 from cmp.ledger import iso
 from cmp.policy import PolicyEngine
 from cmp.ratelimit import BEACON, RateLimits
-from cmp.storage.base import BeaconRow, Storage
+from cmp.storage.base import BeaconRow, BeaconStore
 from cmp.tokens import TokenError, TokenService
 from cmp.types import Visitor
 from cmp.uaclass import ua_class
@@ -187,7 +187,7 @@ class Counters:
 
 class BeaconPipeline:
     def __init__(self, config: Config, tokens: TokenService, policy: PolicyEngine,
-                 storage: Storage, limits: RateLimits | None = None) -> None:
+                 storage: BeaconStore, limits: RateLimits | None = None) -> None:
         self.config = config
         self.limits = limits
         self.tokens = tokens

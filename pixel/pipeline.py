@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from cmp.config import Config, EmailConfig
 from cmp.ledger import iso
-from cmp.storage.base import Engagement, Storage
+from cmp.storage.base import EmailStore, Engagement
 from cmp.windows import Windows
 from pixel.classify import (
     HUMAN_OPENS,
@@ -76,7 +76,7 @@ def _ts(now: float) -> str:
 
 
 class Pipeline:
-    def __init__(self, config: Config, tokens: EmailTokens, storage: Storage,
+    def __init__(self, config: Config, tokens: EmailTokens, storage: EmailStore,
                  windows: Windows | None = None) -> None:
         self.tokens = tokens
         self.storage = storage

@@ -25,7 +25,7 @@ from cmp.geo import truncate_ip
 from cmp.keys import Keyring
 from cmp.ledger import NewEvent, Notice, StoredEvent, iso, parse_iso, utc_now
 from cmp.policy import PolicyEngine
-from cmp.storage.base import EmailSignup, Engagement, Storage
+from cmp.storage.base import EmailConsentStore, EmailSignup, Engagement
 from cmp.types import EventKind, Visitor
 from cmp.uaclass import ua_class
 from pixel.tokens import BadToken, EmailTokens, UnsubToken
@@ -147,7 +147,7 @@ class Unsubscribed:
 class EmailConsents:
     """Recording and reading recipients' e-mail consents. No HTTP here."""
 
-    def __init__(self, config: Config, storage: Storage, policy: PolicyEngine, keyring: Keyring,
+    def __init__(self, config: Config, storage: EmailConsentStore, policy: PolicyEngine, keyring: Keyring,
                  tokens: EmailTokens, public_url: str) -> None:
         self.config = config
         self.storage = storage

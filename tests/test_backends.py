@@ -26,7 +26,8 @@ from cmp.config import load_config
 from cmp.ledger import NewEvent, verify_chain
 from cmp.settings import Settings
 from cmp.storage.base import Engagement, Storage, StorageError
-from cmp.storage.sqlite import migrations, open_storage
+from cmp.storage.factory import open_storage
+from cmp.storage.schema import migrations
 from cmp.types import EventKind
 
 from .conftest import CHROME_UA, COUNTRY_HEADER, build_services, running
@@ -396,7 +397,7 @@ async def test_beacon_stored_only_with_consent(database_url: str, tmp_path: Path
         assert await scalar(database_url, "SELECT subject FROM beacon_events") == [None, None]
 
 
-# --- dashboard rollups (dashboards/rollups.py, migration 0004) ----------------------------------
+# --- dashboard rollups (cmp/storage/rollups.py, migration 0004) ----------------------------------
 
 @contextlib.asynccontextmanager
 async def dash_env(database_url: str, tmp_path: Path) -> AsyncIterator[Env]:

@@ -123,7 +123,7 @@ async def test_purge_anonymises_events_past_retention(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("url", ["mysql://x", "sqlite:/relative.db"])
 def test_unknown_database_url_is_refused(url: str) -> None:
-    from cmp.storage.sqlite import open_storage
+    from cmp.storage.factory import open_storage
 
     with pytest.raises(StorageError):
         open_storage(url)

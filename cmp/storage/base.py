@@ -1,24 +1,46 @@
-"""The storage interface the domain code talks to; SQLite and PostgreSQL implement it."""
+"""The storage interface, split by concern; SQLite and PostgreSQL implement all of it.
+
+Each domain service asks for the narrowest protocol it uses (the beacon needs `BeaconStore`,
+the dashboards `RollupStore` …); `Storage` is the union, held only by the assembly that opens
+one backend for the whole app. tests/test_storage_protocols.py checks that both backends
+implement every method with the protocol's signature.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from cmp.ledger import NewEvent, Notice, StoredEvent
+from cmp.storage.records import BeaconRow, EmailSignup, Engagement, EngagementPlan, plan_engagement
+
+# The records are part of the interface: importing them from here keeps working.
+__all__ = [
+    "ActivityStore", "BeaconRow", "BeaconStore", "ConsentStore", "EmailConsentStore",
+    "EmailSignup", "EmailStore", "Engagement", "EngagementPlan", "LedgerStore", "Lifecycle",
+    "RollupStore", "Storage", "StorageError", "plan_engagement",
+]
 
 
 class StorageError(Exception):
     """The database could not take a write; the request must not be acknowledged."""
 
 
-class Storage(Protocol):
+@runtime_checkable
+class Lifecycle(Protocol):
     async def open(self) -> None:
         """Connect and run pending migrations."""
 
     async def close(self) -> None:
-        """Flush what is waiting, then disconnect."""
+        """Flush what is waiting (every writer), then disconnect."""
+
+    async def ping(self) -> None:
+        """A trivial query: raises if the database does not answer."""
+
+
+@runtime_checkable
+class LedgerStore(Protocol):
+    """The consent ledger: hash-chained events per site, the notices they point at."""
 
     async def append(self, event: NewEvent) -> StoredEvent:
         """Chain and store one event; returns only after the transaction holding it committed.
@@ -48,16 +70,10 @@ class Storage(Protocol):
 
     async def count_events(self, site: str | None = None) -> int: ...
 
-    async def activity_for_subject(self, site: str, subject: str) -> dict[str, list[dict[str, Any]]]:
-        """Beacon events (by consent id) and e-mail engagement (by recipient id), for export."""
 
-    async def delete_activity_before(self, site: str, before_ms: int) -> int:
-        """Retention: delete beacon events and e-mail engagement older than `before_ms`."""
-
-    async def ping(self) -> None:
-        """A trivial query: raises if the database does not answer."""
-
-    # --- e-mail engagement (pixel/) --------------------------------------------------------
+@runtime_checkable
+class EmailStore(Protocol):
+    """E-mail engagement (opens, clicks, unsubscribes, sends), suppressions and signups."""
 
     async def append_engagement(self, item: Engagement) -> bool:
         """Store one open/click/unsubscribe/send unless a scope in `item.blocked_by` suppresses its
@@ -82,10 +98,10 @@ class Storage(Protocol):
     async def email_counts(self, site: str, campaign: str) -> list[tuple[str, str, bool, int]]:
         """(kind, class, machine, count) of a campaign's stored engagement."""
 
-    async def email_erase_recipient(self, site: str, recipient: str) -> int:
-        """Detach engagement rows and pending signups from a recipient; returns rows changed."""
 
-    # --- web beacon (pixel/beacon.py) -----------------------------------------------------------
+@runtime_checkable
+class BeaconStore(Protocol):
+    """Web beacon page events."""
 
     async def append_beacon(self, row: BeaconRow) -> None:
         """Store one page event; returns only after the transaction holding it committed
@@ -96,10 +112,29 @@ class Storage(Protocol):
 
     async def count_beacon(self, site: str | None = None) -> int: ...
 
+
+@runtime_checkable
+class ActivityStore(Protocol):
+    """A data subject's rows outside the ledger (beacon events by consent id, e-mail engagement
+    and signups by recipient id): what export, erasure and retention act on."""
+
+    async def activity_for_subject(self, site: str, subject: str) -> dict[str, list[dict[str, Any]]]:
+        """Beacon events (by consent id) and e-mail engagement (by recipient id), for export."""
+
+    async def delete_activity_before(self, site: str, before_ms: int) -> int:
+        """Retention: delete beacon events and e-mail engagement older than `before_ms`."""
+
     async def beacon_erase_subject(self, site: str, subject: str) -> int:
         """Detach a subject's page events from its consent id; returns rows changed."""
 
-    # --- dashboard rollups (dashboards/rollups.py; kept in the writers' transactions) -----------
+    async def email_erase_recipient(self, site: str, recipient: str) -> int:
+        """Detach engagement rows and pending signups from a recipient; returns rows changed."""
+
+
+@runtime_checkable
+class RollupStore(Protocol):
+    """Dashboard counts, read-only here: the writers keep them in the transactions that store
+    the rows they count (cmp/storage/rollups.py decides the counts)."""
 
     async def dash_consent_daily(self, site: str, since_day: str
                                  ) -> list[tuple[str, str, str, str, int]]:
@@ -114,83 +149,19 @@ class Storage(Protocol):
         """(campaign, day, kind, class, machine, events) from dash_email_daily."""
 
 
-@dataclass(frozen=True, slots=True)
-class Engagement:
-    """One open, click, unsubscribe or send (a prepared message) as stored (recipient is a
-    pseudonym, never an address)."""
+# --- what the services that span two concerns ask for ------------------------------------------
 
-    site: str
-    campaign: str
-    message: str
-    recipient: str
-    list: str
-    kind: str  # open | click | unsubscribe | send (class "sent", never machine)
-    link: int | None
-    cls: str
-    machine: bool
-    reason: str | None
-    ts: str
-    ts_ms: int
-    blocked_by: tuple[str, ...] = ()  # suppression scopes that stop this row
-    suppress: tuple[str, ...] = ()  # scopes this row adds (an unsubscribe)
-    # A scanner burst: mark the message's clicks since this time as machine too.
-    reclassify_since_ms: int | None = None
+@runtime_checkable
+class ConsentStore(LedgerStore, ActivityStore, Protocol):
+    """The consent service: the ledger, plus a subject's other rows for export and erasure."""
 
 
-@dataclass
-class EngagementPlan:
-    """What one engagement batch writes, decided the same way by every backend."""
-
-    accepted: list[bool]  # per item: stored, or refused by a suppression
-    rows: list[tuple[Any, ...]]  # email_engagement rows, in ENGAGEMENT column order
-    suppress: list[tuple[str, str, str, str, str]]  # (site, recipient, scope, reason, ts)
-    reclassify: list[tuple[str | None, str, str, int]]  # (reason, site, message, since_ms)
+@runtime_checkable
+class EmailConsentStore(LedgerStore, EmailStore, Protocol):
+    """E-mail consents are ledger events; their suppressions and signups are e-mail rows."""
 
 
-def plan_engagement(items: list[Engagement],
-                    blocked: dict[tuple[str, str], set[str]]) -> EngagementPlan:
-    """Decide a batch inside its transaction, given the suppressions read there (`blocked`,
-    updated as the batch's own unsubscribes suppress): nothing is stored for a recipient
-    suppressed before the row, even earlier in the same batch."""
-    plan = EngagementPlan([], [], [], [])
-    for e in items:
-        scopes = blocked.get((e.site, e.recipient))
-        if scopes and not scopes.isdisjoint(e.blocked_by):
-            plan.accepted.append(False)
-            continue
-        plan.accepted.append(True)
-        plan.rows.append((e.site, e.campaign, e.message, e.recipient, e.list, e.kind, e.link,
-                          e.cls, int(e.machine), e.reason, e.ts, e.ts_ms))
-        if e.suppress:
-            blocked.setdefault((e.site, e.recipient), set()).update(e.suppress)
-            plan.suppress += [(e.site, e.recipient, s, e.kind, e.ts) for s in e.suppress]
-        if e.reclassify_since_ms is not None:
-            plan.reclassify.append((e.reason, e.site, e.message, e.reclassify_since_ms))
-    return plan
-
-
-@dataclass(frozen=True, slots=True)
-class EmailSignup:
-    signup_id: str
-    site: str
-    recipient: str
-    request: dict[str, Any]
-    created: str
-    confirmed: str | None
-
-
-# --- web beacon (pixel/beacon.py) ---------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class BeaconRow:
-    """One page event as stored: page URL without query by default, referrer origin only."""
-
-    site: str
-    name: str
-    url: str | None
-    referrer: str | None
-    props: str | None  # canonical JSON of the event's properties, None when there are none
-    subject: str | None  # the consent id whose token allowed it; None under regime defaults
-    ua_class: str
-    ts: str
-    ts_ms: int
+@runtime_checkable
+class Storage(Lifecycle, LedgerStore, EmailStore, BeaconStore, ActivityStore, RollupStore,
+              Protocol):
+    """One backend, every concern: what the assembly opens and hands to the services."""
