@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cmp.config import Config, SiteConfig, canonical_json
+from cmp.grants import Basis, Withheld, basis, beacon_verdict, effective
 from cmp.ledger import iso
 from cmp.policy import PolicyEngine
 from cmp.ratelimit import BEACON, RateLimits
@@ -26,7 +27,6 @@ from cmp.storage.base import BeaconRow, Storage
 from cmp.tokens import TokenError, TokenService
 from cmp.types import Visitor
 from cmp.uaclass import ua_class
-from pixel.tags import Basis, grants
 
 MAX_BODY = 4096  # bytes of a POST body
 MAX_NAME = 64
@@ -247,13 +247,13 @@ class BeaconPipeline:
             except TokenError:
                 return Drop.BAD_TOKEN
         defaults = None
-        if state is None or state.revision != site.revision:
+        if basis(site.rule, state, token_presented=False) is Basis.DEFAULTS:
             defaults = self.policy.decide(ev.site, ctx.visitor).defaults
-        g = grants(site, state, token_presented=False, gpc=ctx.visitor.gpc, defaults=defaults)
-        if not g.allows(b.purpose) or (b.vendor is not None and b.vendor not in g.vendors):
-            if g.gpc and site.purposes[b.purpose].gpc:
-                return Drop.GPC
-            return Drop.NO_CONSENT
+        g = effective(site.rule, state, token_presented=False, gpc=ctx.visitor.gpc,
+                      defaults=defaults)
+        why = beacon_verdict(site.rule, g)
+        if why is not None:
+            return Drop.GPC if why is Withheld.GPC else Drop.NO_CONSENT
         return await self._store(site, ev, b.keep_query, cls,
                                  g.consent_id if g.basis is Basis.CONSENT else None, now)
 

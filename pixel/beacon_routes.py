@@ -23,10 +23,11 @@ from starlette.routing import Route
 from cmp.api.http import NO_STORE, bearer_token, error, field_error, read_json, visitor_from
 from cmp.app_state import Services, services
 from cmp.consent import FieldError
+from cmp.grants import Basis, basis, decide_tags, effective
 from cmp.storage.base import StorageError
 from cmp.storage.writer import WriterClosed
 from pixel.beacon import MAX_BODY, BeaconInputError, BeaconPipeline, Context, Drop
-from pixel.tags import decide_tags, decision_doc, grants
+from pixel.tags import decision_doc
 
 GIF = base64.b64decode("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
 _BEACON_HEADERS = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0",
@@ -55,13 +56,13 @@ async def get_tags(request: Request) -> Response:
     token = bearer_token(request, site.cookie.name)
     state = svc.consent.state_from_token(site_id, token)
     visitor = visitor_from(request, svc.settings)
-    regime = state.regime if state else None
-    defaults = None
-    if (state is None and not token) or (state is not None and state.revision != site.revision):
+    regime, defaults = (state.regime if state else None), None
+    if basis(site.rule, state, token_presented=bool(token)) is Basis.DEFAULTS:
         decision = svc.policy.decide(site_id, visitor)
         defaults, regime = decision.defaults, decision.regime
-    g = grants(site, state, token_presented=bool(token), gpc=visitor.gpc, defaults=defaults)
-    return JSONResponse(decision_doc(site_id, g, decide_tags(site, g), regime),
+    g = effective(site.rule, state, token_presented=bool(token), gpc=visitor.gpc,
+                  defaults=defaults)
+    return JSONResponse(decision_doc(site_id, site, g, decide_tags(site.rule, g), regime),
                         headers=_GATE_HEADERS)
 
 
