@@ -404,10 +404,6 @@ class SiteConfig(_Strict):
         return b if b.purpose in self.purposes else None
 
     @cached_property
-    def optional_purposes(self) -> list[str]:
-        return [pid for pid, p in self.purposes.items() if not p.necessary]
-
-    @cached_property
     def _shown(self) -> dict[str, tuple[dict[str, Any], str]]:
         # The config is frozen, so each language's texts and hash are computed once, not on
         # every consent (hashing every vendor text per request cost ~0.2 ms).
