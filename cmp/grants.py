@@ -293,3 +293,13 @@ def beacon_verdict(site: GrantSite, g: Grants) -> Withheld | None:
     if vendor is not None and vendor not in g.vendors:
         return _why(site, g, (vendor,))
     return None
+
+
+def email_tracking(answer: bool | None, regime: str | None, *,
+                   without_consent: list[str] | tuple[str, ...], refused: bool) -> bool:
+    """Whether a recipient's opens and clicks may be tracked: their explicit answer (None:
+    never asked), else a regime the site lets track without consent; an unsubscribe from
+    tracking (`refused`) or a later "no" always wins."""
+    if refused or answer is False:
+        return False
+    return answer is True or regime in without_consent

@@ -22,6 +22,7 @@ from cmp import CMP_NAME, __version__
 from cmp.config import Config, EmailConfig, SiteConfig, canonical_json
 from cmp.consent import FieldError
 from cmp.geo import truncate_ip
+from cmp.grants import email_tracking
 from cmp.keys import Keyring
 from cmp.ledger import NewEvent, Notice, StoredEvent, iso, parse_iso, utc_now
 from cmp.policy import PolicyEngine
@@ -92,9 +93,9 @@ def email_state(events: list[StoredEvent]) -> EmailState:
 
 def tracking_allowed(email: EmailConfig, state: EmailState, suppressed: set[str]) -> bool:
     """Explicit tracking consent, or a regime the config lets track without it (unless refused)."""
-    if TRACKING in suppressed or state.tracking is False:
-        return False
-    return state.tracking is True or (state.regime in email.tracking_without_consent)
+    return email_tracking(state.tracking, state.regime,
+                          without_consent=email.tracking_without_consent,
+                          refused=TRACKING in suppressed)
 
 
 class SignupIn(BaseModel):
