@@ -1,4 +1,4 @@
-"""`consentry email prepare` and `consentry email import` (wired into cmp.cli)."""
+"""`consentry email prepare` and `consentry email import` (wired into consentry.cli)."""
 
 from __future__ import annotations
 

@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from cmp.adminkeys import generate_admin_key
-from cmp.app import create_app
 from cmp.app_state import Services
 from cmp.config import load_config
 from cmp.settings import Settings
+from consentry.app import create_app
 from pixel.service import EmailService
 
 SECRET = b"email-test-master-secret-" + b"z" * 40
