@@ -278,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from cmp.consent import FieldError
+    from cmp.errors import DomainError
 
     args = build_parser().parse_args(argv)
     try:
@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in exc.problems:
             print(line, file=sys.stderr)
         return 1
-    except FieldError as exc:  # e.g. `export --site` naming a site the config does not have
+    except DomainError as exc:  # e.g. `export --site` naming a site the config does not have
         print(f"--{exc.field}: {exc.message}", file=sys.stderr)
         return 1
     return code

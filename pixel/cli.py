@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from cmp.consent import FieldError
+from cmp.errors import FieldError
 from cmp.ledger import iso, utc_now
 from pixel.recipients import AddressError
 
