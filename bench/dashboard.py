@@ -37,12 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 
 from cmp.adminkeys import generate_admin_key  # noqa: E402
-from cmp.app import create_app  # noqa: E402
 from cmp.app_state import Services  # noqa: E402
 from cmp.config import canonical_json, load_config  # noqa: E402
 from cmp.ledger import GENESIS, StoredEvent, link_hash_json  # noqa: E402
 from cmp.settings import Settings  # noqa: E402
 from cmp.storage.sqlite import SQLiteStorage  # noqa: E402
+from consentry.app import create_app  # noqa: E402
 from dashboards import rollups  # noqa: E402
 
 SITE = "shop"

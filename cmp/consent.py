@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cmp import CMP_NAME, __version__
 from cmp.config import Config, SiteConfig
+from cmp.errors import ErrorKind, FieldError
 from cmp.geo import truncate_ip
 from cmp.grants import Action, Answers, choose
 from cmp.grants import lifetime_days as grant_lifetime
@@ -36,16 +37,6 @@ from cmp.storage.base import Storage
 from cmp.tokens import ConsentState, TokenError, TokenService
 from cmp.types import Choices, EventKind, Model, UIAction, Visitor
 from cmp.uaclass import ua_class
-
-
-class FieldError(Exception):
-    """Bad input, naming the field (dotted path) — becomes a 4xx JSON error."""
-
-    def __init__(self, field: str, message: str, status: int = 400) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-        self.status = status
 
 
 class ConsentIn(BaseModel):
@@ -128,7 +119,7 @@ class ConsentService:
     def site(self, site_id: str) -> SiteConfig:
         site = self.config.sites.get(site_id)
         if site is None:
-            raise FieldError("site", f"unknown site {site_id!r}", status=404)
+            raise FieldError("site", f"unknown site {site_id!r}", ErrorKind.UNKNOWN_SITE)
         return site
 
     def state_from_token(self, site_id: str, token: str | None) -> ConsentState | None:
@@ -142,7 +133,8 @@ class ConsentService:
         site = self.site(site_id)
         if body.revision != site.revision:
             raise FieldError("revision", f"the banner showed revision {body.revision} but the "
-                             f"current revision is {site.revision}; reload the config", 409)
+                             f"current revision is {site.revision}; reload the config",
+                             ErrorKind.STALE_REVISION)
         if body.language is not None and body.language not in site.languages:
             raise FieldError("language", f"{body.language!r} is not one of {site.languages}")
         decision = self.policy.decide(site_id, visitor, body.language)

@@ -497,7 +497,7 @@ async def test_site_isolation(two_sites: TwoSites, tmp_path: Path) -> None:
 async def test_openapi_lists_every_v1_route(client: httpx.AsyncClient, svc: Services) -> None:
     from starlette.routing import Route
 
-    from cmp.app import create_app
+    from consentry.app import create_app
 
     r = await client.get("/openapi.json")
     assert r.status_code == 200

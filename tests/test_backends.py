@@ -21,13 +21,13 @@ from typing import Any
 import asyncpg
 import httpx
 
-from cmp.app import create_app
 from cmp.config import load_config
 from cmp.ledger import NewEvent, verify_chain
 from cmp.settings import Settings
 from cmp.storage.base import Engagement, Storage, StorageError
 from cmp.storage.sqlite import migrations, open_storage
 from cmp.types import EventKind
+from consentry.app import create_app
 
 from .conftest import CHROME_UA, COUNTRY_HEADER, build_services, running
 from .test_beacon import beacon, token

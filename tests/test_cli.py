@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cmp import cli
+from consentry import cli
 
 from .conftest import (
     TwoSites,
@@ -25,7 +25,7 @@ from .conftest import (
     server_process,
 )
 
-STARTER = Path(cli.__file__).parent / "data" / "starter.toml"
+STARTER = Path(__file__).resolve().parents[1] / "cmp" / "data" / "starter.toml"
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

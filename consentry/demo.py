@@ -1,6 +1,6 @@
 """Routes of `consentry demo`: a page of the customer's site that embeds the banner.
 
-The customer's SDKs are replaced by local stand-ins (cmp/data/demo_static/) that each set a cookie
+The customer's SDKs are replaced by local stand-ins (consentry/demo_static/) that each set a cookie
 and call /demo/hit when they run, so a person (or a browser test) can watch what the banner lets
 run, when, and what it cleans up. Hits are kept in memory, newest last, at /demo/hits.
 """
@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 
 from cmp.api.assets import version
 
-STATIC = Path(__file__).parent / "data" / "demo_static"
+STATIC = Path(__file__).parent / "demo_static"
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 HITS: list[dict[str, object]] = []
 MAX_HITS = 10_000
