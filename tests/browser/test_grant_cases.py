@@ -10,6 +10,7 @@ import json
 import urllib.request
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import Recorder, Server
@@ -69,3 +70,19 @@ def test_necessary_sdk_still_runs_after_reject_all_and_reload(demo_server: Serve
     # nothing else gated ran
     assert page.evaluate("demoRan.map(r => r.sdk)") == ["netease_yidun"]
     assert not rec.any("sensors.js") and not rec.any("gtag.js")
+
+
+@pytest.mark.parametrize("headers", [
+    {"X-Country": "CN"}, {"X-Country": "DE", "Sec-GPC": "1"},
+    {"X-Country": "US", "X-Region": "CA"}, {"X-Country": "US", "X-Region": "CA", "Sec-GPC": "1"},
+])
+def test_the_banners_defaults_are_the_servers(demo_server: Server, new_page,
+                                              headers: dict[str, str]) -> None:
+    """The config answer carries all the rule needs: with no choice, the banner's effective()
+    over it grants what the server's policy engine lists as this visitor's defaults."""
+    page, _ = new_page(extra_http_headers=headers)
+    page.goto(demo_server.url("/"))
+    page.wait_for_function("window.Consentry && Consentry.grants")
+    got, want = page.evaluate("""() => fetch("/v1/sites/demo/config").then(r => r.json())
+        .then(cfg => [Consentry.grants.effective(cfg, null, cfg.gpc), cfg.defaults])""")
+    assert got == want
