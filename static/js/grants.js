@@ -9,12 +9,12 @@ function necessaryOnly(cfg, v) {
 // vendors and separate items follow from the purposes granted (and who is refused)
 function grants(cfg, purposes, refused, separate) {
   var g = { purposes: purposes, vendors: {}, separate: {} };
-  cfg.vendors.forEach(function (v) {
+  (cfg.vendors || []).forEach(function (v) {
     // a vendor declaring no purpose is never granted; one serving only necessary ones always is
     g.vendors[v.id] = v.purposes.length > 0 && (necessaryOnly(cfg, v) ||
       !refused(v.id) && v.purposes.every(function (id) { return purposes[id] === true; }));
   });
-  cfg.separate.forEach(function (s) { g.separate[s.id] = separate(s.id); });
+  (cfg.separate || []).forEach(function (s) { g.separate[s.id] = separate(s.id); });
   return g;
 }
 function has(o, k) { return !!o && Object.prototype.hasOwnProperty.call(o, k); }
