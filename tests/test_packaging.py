@@ -8,6 +8,8 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+from cmp.api.assets import sources
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -23,7 +25,8 @@ def test_wheel_holds_banner_data_and_migrations(tmp_path: Path) -> None:
                     "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
     wheel = next(tmp_path.glob("consentry-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("consentry_static/cmp.js", "consentry_static/cmp.css", "cmp/data/demo.toml",
+    banner = [f"consentry_static/{p.name}" for p in sources(ROOT / "static" / "js")]
+    for needed in (*banner, "cmp/data/demo.toml",
                    "cmp/data/starter.toml", "cmp/storage/migrations/sqlite/0001_ledger.sql",
                    "consentry/cli.py", "consentry/__main__.py",
                    "pixel/__init__.py"):

@@ -40,7 +40,9 @@ def banner_config(svc: Services, site_id: str, site: SiteConfig, d: Decision) ->
         "texts_hash": site.texts_hash(d.language),
         "texts": t["banner"],
         "purposes": [
+            # `default` only where set: the banner's grant rule reads a missing one as false
             {"id": pid, **t["purposes"][pid], "necessary": p.necessary, "gpc": p.gpc,
+             **({"default": True} if p.default else {}),
              "cookies": p.cookies, "storage_keys": p.storage_keys}
             for pid, p in site.purposes.items()
         ],
