@@ -242,11 +242,8 @@ def ensure_vanilla() -> Path:
 
 
 def consentry_cli() -> list[str]:
-    exe = Path(sys.executable).with_name("consentry")
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("consentry")
-    return [found] if found else [sys.executable, "-m", "cmp.cli"]
+    # The module, not an installed script: the script may run another checkout's code.
+    return [sys.executable, "-m", "consentry"]
 
 
 # --- one page load --------------------------------------------------------------------------

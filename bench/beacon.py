@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sqlite3
 import sys
 import urllib.request
@@ -74,9 +73,8 @@ def baseline_command(port: int) -> list[str]:
 
 
 def consentry_command(port: int) -> list[str]:
-    exe = Path(sys.executable).with_name("consentry")
-    cli = [str(exe)] if exe.exists() else (
-        [found] if (found := shutil.which("consentry")) else [sys.executable, "-m", "cmp.cli"])
+    # The module, not an installed script: the script may run another checkout's code.
+    cli = [sys.executable, "-m", "consentry"]
     from cmp.config import demo_config_path
 
     return [*cli, "serve", "--config", str(demo_config_path()), "--host", "127.0.0.1",

@@ -17,7 +17,6 @@ acknowledged consent was lost: the check fails and the script exits 1.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -44,9 +43,8 @@ BODY = {"action": "accept_all", "revision": 1, "language": "en"}
 
 
 def consentry_command(port: int) -> list[str]:
-    exe = Path(sys.executable).with_name("consentry")
-    cli = [str(exe)] if exe.exists() else (
-        [found] if (found := shutil.which("consentry")) else [sys.executable, "-m", "cmp.cli"])
+    # The module, not an installed script: the script may run another checkout's code.
+    cli = [sys.executable, "-m", "consentry"]
     from cmp.config import demo_config_path
 
     # `consentry serve` runs uvicorn itself with uvloop, httptools, no access log; 1 worker here.
@@ -103,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         acked = sum(r.ok_2xx for r in runs)
         stored = stored_rows(db)
         verify = subprocess.run(
-            [sys.executable, "-m", "cmp.cli", "ledger", "verify", "--database", f"sqlite:///{db}"],
+            [sys.executable, "-m", "consentry", "ledger", "verify", "--database", f"sqlite:///{db}"],
             capture_output=True, text=True, cwd=work, env=clean_env(), timeout=300)
 
     print(f"Consent POST vs bare Starlette JSON POST, {now_utc()}")

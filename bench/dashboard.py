@@ -37,7 +37,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 
 from cmp.adminkeys import generate_admin_key  # noqa: E402
-from cmp.app import create_app  # noqa: E402
 from cmp.app_state import Services  # noqa: E402
 from cmp.config import canonical_json, load_config  # noqa: E402
 from cmp.ledger import GENESIS, StoredEvent, link_hash_json  # noqa: E402
@@ -46,6 +45,7 @@ from cmp.storage.sqlite import (
     SQLiteStorage,  # noqa: E402
     rollups,  # noqa: E402
 )
+from consentry.app import create_app  # noqa: E402
 
 SITE = "shop"
 SECRET = b"dashboard-bench-master-secret-" + b"b" * 32

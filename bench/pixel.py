@@ -107,7 +107,7 @@ def main() -> int:
         pport = free_port()
         env = clean_env(CONSENTRY_SECRET=SECRET, CONSENTRY_DATABASE=f"sqlite:///{db}",
                         PYTHONPATH=str(REPO))
-        consentry = [sys.executable, "-m", "cmp.cli", "serve", "--config", str(config),
+        consentry = [sys.executable, "-m", "consentry", "serve", "--config", str(config),
                      "--host", "127.0.0.1", "--port", str(pport)]
         srv = servers.start("consentry", consentry, port=pport, env=env, ready_path="/healthz")
         before = stored(db)

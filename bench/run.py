@@ -165,7 +165,7 @@ def stored_counts(database: str) -> dict[str, int]:
 
 
 def verify_ledger(database: str, workdir: Path) -> tuple[bool, str]:
-    done = subprocess.run([sys.executable, "-m", "cmp.cli", "ledger", "verify", "--database",
+    done = subprocess.run([sys.executable, "-m", "consentry", "ledger", "verify", "--database",
                            database], capture_output=True, text=True, cwd=workdir,
                           env=clean_env(), timeout=600)
     return done.returncode == 0, (done.stdout or done.stderr).strip()

@@ -37,8 +37,8 @@ TIMEOUT_MS = 15_000
 
 
 def consentry_cli() -> list[str]:
-    exe = Path(sys.executable).with_name("consentry")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "cmp.cli"]
+    # The module, not an installed script: the script may run another checkout's code.
+    return [sys.executable, "-m", "consentry"]
 
 
 def settle(page: Any) -> None:

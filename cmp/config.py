@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from cmp.grants import GrantSite, PurposeRule, TagRule
 from cmp.types import GCM_TYPES, Model, SeparateKind
 
 # A text in every language of the site: {"en": "...", "zh-CN": "..."}.
@@ -271,6 +272,17 @@ class Tag(_Strict):
             raise ValueError("give exactly one of src or inline")
         return self
 
+    def loaded(self, tid: str) -> dict[str, Any]:
+        """This tag as the banner loads it (the tag gate's answer, the middleware's list)."""
+        out: dict[str, Any] = {"id": tid, "vendor": self.vendor}
+        if self.src is not None:
+            out["src"] = self.src
+        else:
+            out["inline"] = self.inline
+        out["attributes"] = self.attributes
+        out["consent_mode"] = self.consent_mode
+        return out
+
 
 class BeaconConfig(_Strict):
     """The web beacon (POST /b): which consent lets page events be logged, and their limits."""
@@ -372,15 +384,24 @@ class SiteConfig(_Strict):
     def tag_purposes(self, tag: Tag) -> list[str]:
         return tag.purposes or self.vendors[tag.vendor].purposes
 
+    @cached_property
+    def rule(self) -> GrantSite:
+        """This site as the grant rule (cmp.grants) sees it, built once per config."""
+        b = self.beacon_config
+        return GrantSite(
+            purposes={pid: PurposeRule(p.necessary, p.gpc, p.default)
+                      for pid, p in self.purposes.items()},
+            vendors={vid: tuple(v.purposes) for vid, v in self.vendors.items()},
+            separate=tuple(self.separate), revision=self.revision,
+            tags=tuple(TagRule(tid, t.vendor, tuple(self.tag_purposes(t)), tuple(t.separate))
+                       for tid, t in self.tag_catalog),
+            beacon=(b.purpose, b.vendor) if b else None)
+
     @property
     def beacon_config(self) -> BeaconConfig | None:
         """The beacon settings; None when the site has no such purpose (beacon off)."""
         b = self.beacon or BeaconConfig()
         return b if b.purpose in self.purposes else None
-
-    @cached_property
-    def optional_purposes(self) -> list[str]:
-        return [pid for pid, p in self.purposes.items() if not p.necessary]
 
     @cached_property
     def _shown(self) -> dict[str, tuple[dict[str, Any], str]]:

@@ -1,13 +1,8 @@
 """Recording consent: request → choices → ledger event → signed token. No HTTP here.
 
-Rules that are easy to get wrong, decided once:
-- `accept_all` never grants a separate-consent item: PIPL wants one explicit action per item,
-  so those only come from the `separate` map of a request.
-- `accept_all` does not override GPC: the browser signal is a standing opt-out of sale/sharing
-  that only an explicit per-purpose choice (`custom`) can lift.
-- A vendor is granted only if it was chosen (or left to follow its purposes) and every purpose
-  it declares is granted.
-- The subject comes only from a verified token; a forged or stale token starts a new subject.
+What a choice grants is the one grant rule's (cmp.grants); this module checks the request,
+appends the ledger event and issues the token. The subject comes only from a verified token; a
+forged or stale token starts a new subject.
 """
 
 from __future__ import annotations
@@ -21,7 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cmp import CMP_NAME, __version__
 from cmp.config import Config, SiteConfig
+from cmp.errors import ErrorKind, FieldError
 from cmp.geo import truncate_ip
+from cmp.grants import Action, Answers, choose
+from cmp.grants import lifetime_days as grant_lifetime
 from cmp.keys import Keyring
 from cmp.ledger import (
     ChainReport,
@@ -37,18 +35,8 @@ from cmp.policy import Decision, PolicyEngine
 from cmp.receipts import build_receipt
 from cmp.storage.base import ConsentStore
 from cmp.tokens import ConsentState, TokenError, TokenService
-from cmp.types import Choices, EventKind, UIAction, Visitor
+from cmp.types import Choices, EventKind, Model, UIAction, Visitor
 from cmp.uaclass import ua_class
-
-
-class FieldError(Exception):
-    """Bad input, naming the field (dotted path) — becomes a 4xx JSON error."""
-
-    def __init__(self, field: str, message: str, status: int = 400) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-        self.status = status
 
 
 class ConsentIn(BaseModel):
@@ -85,47 +73,25 @@ class Recorded:
 
 
 def resolve_choices(site: SiteConfig, decision: Decision, body: ConsentIn) -> Choices:
+    """The choices a banner request records: its answers checked, then the one grant rule."""
     for group, known, label in (("purposes", site.purposes, "purpose"),
                                 ("vendors", site.vendors, "vendor"),
                                 ("separate", site.separate, "separate-consent item")):
         for key in getattr(body, group):
             if key not in known:
                 raise FieldError(f"{group}.{key}", f"unknown {label}")
-    gpc = decision.gpc or body.gpc
-    purposes: dict[str, bool] = {}
-    for pid, p in site.purposes.items():
-        if p.necessary:
-            purposes[pid] = True
-        elif body.action == "accept_all":
-            purposes[pid] = not (gpc and p.gpc)
-        elif body.action == "reject_all":
-            purposes[pid] = False
-        else:
-            purposes[pid] = body.purposes.get(pid, decision.defaults.purposes.get(pid, False))
-    vendors: dict[str, bool] = {}
-    for vid, v in site.vendors.items():
-        wanted = {"accept_all": True, "reject_all": False}.get(body.action)
-        if wanted is None:
-            wanted = body.vendors.get(vid, True)  # unmentioned vendors follow their purposes
-        vendors[vid] = wanted and all(purposes.get(p, False) for p in v.purposes)
-    separate = {sid: (body.action != "reject_all" and body.separate.get(sid, False))
-                for sid in site.separate}
-    return Choices(purposes, vendors, separate)
+    return choose(site.rule, Action(body.action),
+                  Answers(body.purposes, body.vendors, body.separate),
+                  model=decision.model, gpc=decision.gpc or body.gpc)
 
 
-def withdrawn(site: SiteConfig) -> Choices:
-    return Choices(
-        purposes={pid: p.necessary for pid, p in site.purposes.items()},
-        vendors={vid: all(site.purposes[p].necessary for p in v.purposes)
-                 for vid, v in site.vendors.items()},
-        separate=dict.fromkeys(site.separate, False),
-    )
+def withdrawn(site: SiteConfig, action: Action = Action.WITHDRAW) -> Choices:
+    """What a withdrawal (or an expiry) leaves: necessary purposes and their vendors."""
+    return choose(site.rule, action, model=Model.OPT_IN, gpc=False)
 
 
 def lifetime_days(site: SiteConfig, choices: Choices) -> int:
-    """Accepting keeps the choice longer than rejecting (reject may be asked again sooner)."""
-    optional = [choices.purposes.get(pid, False) for pid in site.optional_purposes]
-    return site.cookie.accept_days if any(optional) else site.cookie.reject_days
+    return grant_lifetime(site.rule, choices, site.cookie.accept_days, site.cookie.reject_days)
 
 
 class ConsentService:
@@ -153,7 +119,7 @@ class ConsentService:
     def site(self, site_id: str) -> SiteConfig:
         site = self.config.sites.get(site_id)
         if site is None:
-            raise FieldError("site", f"unknown site {site_id!r}", status=404)
+            raise FieldError("site", f"unknown site {site_id!r}", ErrorKind.UNKNOWN_SITE)
         return site
 
     def state_from_token(self, site_id: str, token: str | None) -> ConsentState | None:
@@ -167,7 +133,8 @@ class ConsentService:
         site = self.site(site_id)
         if body.revision != site.revision:
             raise FieldError("revision", f"the banner showed revision {body.revision} but the "
-                             f"current revision is {site.revision}; reload the config", 409)
+                             f"current revision is {site.revision}; reload the config",
+                             ErrorKind.STALE_REVISION)
         if body.language is not None and body.language not in site.languages:
             raise FieldError("language", f"{body.language!r} is not one of {site.languages}")
         decision = self.policy.decide(site_id, visitor, body.language)
@@ -290,7 +257,8 @@ class ConsentService:
             for subject in await self.storage.subjects_expiring(site_id, iso(now)):
                 await self.storage.append(NewEvent.build(
                     site=site_id, subject=subject, kind=EventKind.EXPIRE,
-                    payload={"action": "expire", "choices": withdrawn(site).as_dict(),
+                    payload={"action": "expire",
+                             "choices": withdrawn(site, Action.EXPIRE).as_dict(),
                              "revision": site.revision, "cmp": f"{CMP_NAME}/{__version__}"}))
                 expired += 1
             cutoff = now - timedelta(days=site.retention_days)

@@ -151,6 +151,11 @@ def _vendors(p: str, site: SiteConfig) -> list[str]:
     out = []
     for vid, v in site.vendors.items():
         vp = f"{p}.vendors.{vid}"
+        if not v.purposes:
+            # The grant rule never grants such a vendor (nothing shows it is allowed), so its
+            # tags and gated scripts would never run: a config mistake, not a choice.
+            out.append(f"{vp}.purposes: empty; a vendor must serve at least one purpose "
+                       "(list 'necessary' if it needs no consent)")
         out += _ltext(f"{vp}.description", v.description, site.languages, required=True)
         if not v.recipient:
             out.append(f"{vp}.recipient: missing; name the legal entity that receives the data")

@@ -21,22 +21,21 @@ from pathlib import Path
 from typing import Any
 
 from cmp.config import SiteConfig, load_config
+from cmp.grants import Grants, GrantSite, PurposeRule, beacon_verdict, decide_tags, effective
 from cmp.keys import Keyring
 from cmp.tokens import ConsentState, TokenError, TokenService
-from pixel.tags import Grants, decide_tags, grants, tag_doc
 
 ASGIApp = Any  # (scope, receive, send) -> awaitable; no framework import needed
 
 
 @dataclass(frozen=True, slots=True)
 class RequestConsent:
-    """The consent a request carries, as a site's own backend should read it."""
+    """The consent a request carries, as a site's own backend should read it. Every answer is
+    the one grant rule's (cmp.grants), the same the tag gate and the beacon give."""
 
     state: ConsentState | None  # None: no choice yet, or a forged/expired/foreign token
     gpc: bool  # Sec-GPC: 1 on this request
-    gpc_purposes: frozenset[str]  # purposes GPC switches off (sale/sharing/targeted ads)
-    necessary: frozenset[str]  # purposes that need no consent
-    vendor_purposes: dict[str, frozenset[str]]  # vendor -> its purposes (for GPC decisions)
+    grants: Grants  # what may run for this request
     error: str | None = None  # why a presented token was refused
     # The site's config (set by `from_config`): enables allowed_tags and the beacon's purpose.
     site_config: SiteConfig | None = None
@@ -47,51 +46,26 @@ class RequestConsent:
         return self.state.subject if self.state else None
 
     def allows(self, purpose: str) -> bool:
-        if purpose in self.necessary:
-            return True
-        if self.state is None:
-            return False
-        if self.gpc and purpose in self.gpc_purposes:
-            return False  # the browser's signal wins over an older choice
-        return purpose in self.state.purposes
+        return self.grants.allows(purpose)
 
     def allows_vendor(self, vendor: str) -> bool:
-        if self.state is None or vendor not in self.state.vendors:
-            return False
-        if self.gpc:
-            # Under GPC a vendor runs only if none of its purposes is GPC-governed; a vendor
-            # whose purposes we were not told is refused rather than guessed.
-            purposes = self.vendor_purposes.get(vendor)
-            return purposes is not None and purposes.isdisjoint(self.gpc_purposes)
-        return True
-
-    def _grants(self) -> Grants:
-        assert self.site_config is not None
-        # No policy engine here: without a current choice only necessary purposes count
-        # (the opt-in reading; the tag gate also knows opt-out regimes' defaults).
-        return grants(self.site_config, self.state,
-                      token_presented=self.state is not None or self.error is not None,
-                      gpc=self.gpc, defaults=None)
+        return self.grants.allows_vendor(vendor)
 
     @property
     def allowed_tags(self) -> list[dict[str, Any]]:
         """The catalog tags the tag gate would hand out for this request, in load order
         (id, vendor, src or inline, attributes); [] without a site config."""
-        if self.site_config is None:
+        site = self.site_config
+        if site is None:
             return []
-        return [tag_doc(tid, t) for tid, t in decide_tags(self.site_config, self._grants()).allowed]
+        return [site.tags[tid].loaded(tid) for tid in decide_tags(site.rule, self.grants).allowed]
 
     @property
     def may_track(self) -> bool:
         """Whether the web beacon would log a page event carrying this consent."""
-        site = self.site_config
-        if site is None:
+        if self.site_config is None:
             return self.allows(self.track_purpose)
-        b = site.beacon_config
-        if b is None:
-            return False
-        g = self._grants()
-        return bool(g.allows(b.purpose) and (b.vendor is None or b.vendor in g.vendors))
+        return beacon_verdict(self.site_config.rule, self.grants) is None
 
 
 class ConsentMiddleware:
@@ -105,10 +79,25 @@ class ConsentMiddleware:
         self.site = site
         self.cookie_name = cookie_name
         self.tokens = TokenService(Keyring(secret.encode() if isinstance(secret, str) else secret))
-        self.gpc_purposes = frozenset(gpc_purposes)
-        self.necessary = frozenset(necessary)
-        self.vendor_purposes = dict(vendor_purposes or {})
         self.site_config = site_config
+        if site_config is not None:
+            self.rule = site_config.rule
+        else:
+            # Without a config the rule sees only what was passed: a vendor whose purposes were
+            # not named cannot be shown to be allowed, so it is refused (as the tag gate would).
+            vendors = {v: tuple(sorted(ps)) for v, ps in (vendor_purposes or {}).items()}
+            names = set(necessary) | set(gpc_purposes) | {p for ps in vendors.values() for p in ps}
+            self.rule = GrantSite(
+                purposes={p: PurposeRule(necessary=p in necessary, gpc=p in gpc_purposes)
+                          for p in sorted(names)}, vendors=vendors)
+
+    def _rule_for(self, state: ConsentState | None) -> GrantSite:
+        # Without a config, purposes only the token names are still the site's own (the token
+        # is signed by its Consentry): let the rule know them as ordinary optional purposes.
+        if self.site_config is not None or state is None or state.purposes <= self.rule.purposes.keys():
+            return self.rule
+        extra = {p: PurposeRule() for p in state.purposes if p not in self.rule.purposes}
+        return GrantSite({**self.rule.purposes, **extra}, self.rule.vendors)
 
     @classmethod
     def from_config(cls, app: ASGIApp, *, config_path: str | Path, site: str,
@@ -143,8 +132,9 @@ class ConsentMiddleware:
                 state = self.tokens.verify(self.site, token)
             except TokenError as exc:
                 error = str(exc)
-        return RequestConsent(state, gpc, self.gpc_purposes, self.necessary,
-                              self.vendor_purposes, error, self.site_config)
+        grants = effective(self._rule_for(state), state,
+                           token_presented=state is not None or error is not None, gpc=gpc)
+        return RequestConsent(state, gpc, grants, error, self.site_config)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket"):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from cmp.config import REGION_GROUPS, Config, RegimeDef, SiteConfig
 from cmp.geo import CountryLookup
+from cmp.grants import Action, choose
 from cmp.settings import Settings
 from cmp.types import Choices, Model, Visitor
 
@@ -120,25 +121,8 @@ class PolicyEngine:
         return hit
 
     def defaults(self, site: SiteConfig, regime: RegimeDef, gpc: bool) -> Choices:
-        """Choices before any action.
-
-        GPC turns off sale/sharing purposes everywhere: binding in some US states, and in
-        opt-in regimes a clear hint of what the person would answer.
-        """
-        granted = regime.model is not Model.OPT_IN
-        purposes = {
-            pid: p.necessary or ((granted or p.default) and not (gpc and p.gpc))
-            for pid, p in site.purposes.items()
-        }
-        # A vendor may only run when every purpose it serves is allowed; one that declares no
-        # purpose cannot be shown to be allowed at all.
-        vendors = {
-            vid: bool(v.purposes) and all(purposes[p] for p in v.purposes)
-            for vid, v in site.vendors.items()
-        }
-        # PIPL separate items each need their own explicit action, whatever the regime.
-        separate = dict.fromkeys(site.separate, False)
-        return Choices(purposes=purposes, vendors=vendors, separate=separate)
+        """Choices before any action: the grant rule's `defaults` under this regime's model."""
+        return choose(site.rule, Action.DEFAULTS, model=regime.model, gpc=gpc)
 
 
 def _country(raw: str | None) -> str | None:

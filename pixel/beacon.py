@@ -19,6 +19,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cmp.config import Config, SiteConfig, canonical_json
+from cmp.errors import ErrorKind, FieldError
+from cmp.grants import Basis, Withheld, basis, beacon_verdict, effective
 from cmp.ledger import iso
 from cmp.policy import PolicyEngine
 from cmp.ratelimit import BEACON, RateLimits
@@ -26,7 +28,6 @@ from cmp.storage.base import BeaconRow, BeaconStore
 from cmp.tokens import TokenError, TokenService
 from cmp.types import Visitor
 from cmp.uaclass import ua_class
-from pixel.tags import Basis, grants
 
 MAX_BODY = 4096  # bytes of a POST body
 MAX_NAME = 64
@@ -51,13 +52,13 @@ class Drop(StrEnum):
     RATE_LIMITED = "rate_limited"  # over beacon_rate_limit for this site and client network
 
 
-class BeaconInputError(Exception):
-    """Bad input: answer `status` with a JSON error naming `field`."""
+class BeaconInputError(FieldError):
+    """Bad input naming `field`; `reason` is the drop it is counted as."""
 
-    def __init__(self, field: str, message: str, status: int = 400,
+    def __init__(self, field: str, message: str, kind: ErrorKind = ErrorKind.INVALID,
                  reason: Drop = Drop.MALFORMED) -> None:
-        super().__init__(message)
-        self.field, self.message, self.status, self.reason = field, message, status, reason
+        super().__init__(field, message, kind)
+        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +215,8 @@ class BeaconPipeline:
     def _site(self, ev: BeaconEvent) -> SiteConfig:
         site = self.config.sites.get(ev.site)
         if site is None:
-            raise BeaconInputError("s", f"unknown site {ev.site!r}", 400, Drop.UNKNOWN_SITE)
+            # INVALID, not UNKNOWN_SITE: the site is a field of the body here, not the resource.
+            raise BeaconInputError("s", f"unknown site {ev.site!r}", reason=Drop.UNKNOWN_SITE)
         return site
 
     async def ingest(self, ev: BeaconEvent, ctx: Context, now: float | None = None) -> str:
@@ -247,13 +249,13 @@ class BeaconPipeline:
             except TokenError:
                 return Drop.BAD_TOKEN
         defaults = None
-        if state is None or state.revision != site.revision:
+        if basis(site.rule, state, token_presented=False) is Basis.DEFAULTS:
             defaults = self.policy.decide(ev.site, ctx.visitor).defaults
-        g = grants(site, state, token_presented=False, gpc=ctx.visitor.gpc, defaults=defaults)
-        if not g.allows(b.purpose) or (b.vendor is not None and b.vendor not in g.vendors):
-            if g.gpc and site.purposes[b.purpose].gpc:
-                return Drop.GPC
-            return Drop.NO_CONSENT
+        g = effective(site.rule, state, token_presented=False, gpc=ctx.visitor.gpc,
+                      defaults=defaults)
+        why = beacon_verdict(site.rule, g)
+        if why is not None:
+            return Drop.GPC if why is Withheld.GPC else Drop.NO_CONSENT
         return await self._store(site, ev, b.keep_query, cls,
                                  g.consent_id if g.basis is Basis.CONSENT else None, now)
 

@@ -20,13 +20,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cmp.api.http import NO_STORE, bearer_token, error, field_error, read_json, visitor_from
+from cmp.api.http import NO_STORE, bearer_token, field_error, read_json, site_route, visitor_from
 from cmp.app_state import Services, services
-from cmp.consent import FieldError
+from cmp.config import SiteConfig
+from cmp.errors import ErrorKind, FieldError
+from cmp.grants import Basis, basis, decide_tags, effective
 from cmp.storage.base import StorageError
 from cmp.storage.writer import WriterClosed
 from pixel.beacon import MAX_BODY, BeaconInputError, BeaconPipeline, Context, Drop
-from pixel.tags import decide_tags, decision_doc, grants
+from pixel.tags import decision_doc
 
 GIF = base64.b64decode("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
 _BEACON_HEADERS = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0",
@@ -45,23 +47,18 @@ def _pipeline(request: Request) -> BeaconPipeline:
 
 # --- tag gate -----------------------------------------------------------------------------------
 
-async def get_tags(request: Request) -> Response:
-    svc = services(request)
-    site_id = request.path_params["site"]
-    try:
-        site = svc.consent.site(site_id)
-    except FieldError as exc:
-        return field_error(exc)
+@site_route
+async def get_tags(request: Request, svc: Services, site_id: str, site: SiteConfig) -> Response:
     token = bearer_token(request, site.cookie.name)
     state = svc.consent.state_from_token(site_id, token)
     visitor = visitor_from(request, svc.settings)
-    regime = state.regime if state else None
-    defaults = None
-    if (state is None and not token) or (state is not None and state.revision != site.revision):
+    regime, defaults = (state.regime if state else None), None
+    if basis(site.rule, state, token_presented=bool(token)) is Basis.DEFAULTS:
         decision = svc.policy.decide(site_id, visitor)
         defaults, regime = decision.defaults, decision.regime
-    g = grants(site, state, token_presented=bool(token), gpc=visitor.gpc, defaults=defaults)
-    return JSONResponse(decision_doc(site_id, g, decide_tags(site, g), regime),
+    g = effective(site.rule, state, token_presented=bool(token), gpc=visitor.gpc,
+                  defaults=defaults)
+    return JSONResponse(decision_doc(site_id, site, g, decide_tags(site.rule, g), regime),
                         headers=_GATE_HEADERS)
 
 
@@ -87,13 +84,14 @@ async def post_beacon(request: Request) -> Response:
     try:
         body: Any = await read_json(request, MAX_BODY)
     except FieldError as exc:
-        pipe.reject(BeaconInputError(exc.field, exc.message, exc.status,
-                                     Drop.OVERSIZE if exc.status == 413 else Drop.MALFORMED))
+        pipe.reject(BeaconInputError(
+            exc.field, exc.message, exc.kind,
+            Drop.OVERSIZE if exc.kind is ErrorKind.TOO_LARGE else Drop.MALFORMED))
         return field_error(exc)
     try:
         ev = pipe.parse(body)
     except BeaconInputError as exc:
-        return error(exc.status, exc.field, exc.message)
+        return field_error(exc)
     await pipe.ingest(ev, _context(request))  # StorageError: the app answers 503
     return Response(status_code=204, headers={**_BEACON_HEADERS, **_cors(request, ev.site)})
 
@@ -106,7 +104,7 @@ async def get_beacon(request: Request) -> Response:
     try:
         ev = pipe.parse(body)
     except BeaconInputError as exc:
-        return error(exc.status, exc.field, exc.message)
+        return field_error(exc)
     try:
         await pipe.ingest(ev, _context(request))
     except (StorageError, WriterClosed):

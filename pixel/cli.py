@@ -1,4 +1,4 @@
-"""`consentry email prepare` and `consentry email import` (wired into cmp.cli)."""
+"""`consentry email prepare` and `consentry email import` (wired into consentry.cli)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from cmp.consent import FieldError
+from cmp.errors import FieldError
 from cmp.ledger import iso, utc_now
 from pixel.recipients import AddressError
 

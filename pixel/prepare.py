@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from cmp.consent import FieldError
+from cmp.errors import ErrorKind, FieldError
 from cmp.ledger import iso
 from cmp.storage.base import Engagement
 from pixel.recipients import ALL, AddressError, EmailConsents, tracking_allowed
@@ -46,6 +46,9 @@ _BODY_CLOSE = re.compile(r"</body\s*>", re.I)
 
 class Refused(FieldError):
     """The message must not be sent to this recipient (no consent, suppressed)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(field, message, ErrorKind.CONFLICT)
 
 
 @dataclass(frozen=True)
@@ -122,10 +125,10 @@ class Preparer:
             raise FieldError("to", str(exc)) from None
         suppressed = await self.consents.storage.email_suppressions(site_id, recipient)
         if list_id in suppressed or ALL in suppressed:
-            raise Refused("to", f"the recipient unsubscribed from {list_id!r}: do not send", 409)
+            raise Refused("to", f"the recipient unsubscribed from {list_id!r}: do not send")
         state = await self.consents.state(site_id, recipient)
         if not state.subscribed(list_id):
-            raise Refused("to", f"no marketing consent for list {list_id!r} in the ledger", 409)
+            raise Refused("to", f"no marketing consent for list {list_id!r} in the ledger")
         tracked = tracking_allowed(email, state, suppressed)
         sent_at = now if now is not None else time.time()
         sent = int(sent_at)
@@ -194,6 +197,6 @@ class Preparer:
                 list=list_id, kind=SEND, link=None, cls=SENT, machine=False, reason=None,
                 ts=iso(datetime.fromtimestamp(sent_at, UTC)), ts_ms=int(sent_at * 1000),
                 blocked_by=(list_id, ALL))):
-            raise Refused("to", f"the recipient unsubscribed from {list_id!r}: do not send", 409)
+            raise Refused("to", f"the recipient unsubscribed from {list_id!r}: do not send")
         return Prepared(site_id, campaign, list_id, recipient, message, body, headers, tracked,
                         links, unsub_url, skipped)

@@ -20,8 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cmp import CMP_NAME, __version__
 from cmp.config import Config, EmailConfig, SiteConfig, canonical_json
-from cmp.consent import FieldError
+from cmp.errors import ErrorKind, FieldError
 from cmp.geo import truncate_ip
+from cmp.grants import email_tracking
 from cmp.keys import Keyring
 from cmp.ledger import NewEvent, Notice, StoredEvent, iso, parse_iso, utc_now
 from cmp.policy import PolicyEngine
@@ -92,9 +93,9 @@ def email_state(events: list[StoredEvent]) -> EmailState:
 
 def tracking_allowed(email: EmailConfig, state: EmailState, suppressed: set[str]) -> bool:
     """Explicit tracking consent, or a regime the config lets track without it (unless refused)."""
-    if TRACKING in suppressed or state.tracking is False:
-        return False
-    return state.tracking is True or (state.regime in email.tracking_without_consent)
+    return email_tracking(state.tracking, state.regime,
+                          without_consent=email.tracking_without_consent,
+                          refused=TRACKING in suppressed)
 
 
 class SignupIn(BaseModel):
@@ -159,9 +160,10 @@ class EmailConsents:
     def site(self, site_id: str) -> tuple[SiteConfig, EmailConfig]:
         site = self.config.sites.get(site_id)
         if site is None:
-            raise FieldError("site", f"unknown site {site_id!r}", status=404)
+            raise FieldError("site", f"unknown site {site_id!r}", ErrorKind.UNKNOWN_SITE)
         if site.email is None:
-            raise FieldError("site", f"site {site_id!r} has no [email] section", status=404)
+            raise FieldError("site", f"site {site_id!r} has no [email] section",
+                             ErrorKind.UNKNOWN_SITE)
         return site, site.email
 
     def base_url(self, email: EmailConfig) -> str:
@@ -258,7 +260,7 @@ class EmailConsents:
         site, email = self.site(site_id)
         signup = await self.storage.email_signup(signup_id)
         if signup is None or signup.site != site_id:
-            raise FieldError("token", "this confirmation link is not valid", 404)
+            raise FieldError("token", "this confirmation link is not valid", ErrorKind.NOT_FOUND)
         return site_id, site, email, signup
 
     async def confirm(self, token: str, *, ip: str | None, ua: str | None) -> Confirmed:
@@ -269,7 +271,8 @@ class EmailConsents:
             return Confirmed(signup.recipient, req["lists"], True, None)
         now = utc_now()
         if now > parse_iso(signup.created) + timedelta(days=email.confirm_days):
-            raise FieldError("token", "this confirmation link has expired; sign up again", 410)
+            raise FieldError("token", "this confirmation link has expired; sign up again",
+                             ErrorKind.GONE)
         lists = [lid for lid in req["lists"] if lid in email.lists]
         event = await self._append(
             site_id, site, email, signup.recipient, kind=None, action="double_opt_in",

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from cmp.adminkeys import check_admin_key
 from cmp.api.http import NO_STORE, bearer_token, client_ip, error, field_error, read_json
 from cmp.app_state import services
-from cmp.consent import FieldError
+from cmp.errors import DomainError, ErrorKind, FieldError
 from cmp.storage.base import StorageError
 from cmp.storage.writer import WriterClosed
 from pixel import pages
@@ -75,12 +75,12 @@ async def _form(request: Request) -> dict[str, str]:
     """Fields of a small urlencoded or multipart body (RFC 8058 allows both)."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM):
-        raise FieldError("body", f"body larger than {MAX_FORM} bytes", 413)
+        raise FieldError("body", f"body larger than {MAX_FORM} bytes", ErrorKind.TOO_LARGE)
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_FORM:
-            raise FieldError("body", f"body larger than {MAX_FORM} bytes", 413)
+            raise FieldError("body", f"body larger than {MAX_FORM} bytes", ErrorKind.TOO_LARGE)
     ctype = request.headers.get("content-type", "")
     if ctype.split(";")[0].strip().lower() == "multipart/form-data":
         msg = BytesParser(policy=HTTP).parsebytes(
@@ -103,7 +103,7 @@ async def unsubscribe(request: Request) -> Response:
     token = request.path_params["token"]
     try:
         t = email.consents.unsub(token)
-    except FieldError:
+    except DomainError:
         return _bad_link()
     site, cfg = email.consents.site(t.site)
     lst = cfg.lists.get(t.list)
@@ -113,7 +113,7 @@ async def unsubscribe(request: Request) -> Response:
                             headers=_PAGE_HEADERS)
     try:
         form = await _form(request)
-    except FieldError as exc:
+    except DomainError as exc:
         return field_error(exc)
     scope: Literal["list", "all"] = "list"
     tracking_off = False
@@ -142,8 +142,8 @@ async def confirm(request: Request) -> Response:
             await email.consents.confirm(
                 token, ip=client_ip(request, services(request).settings), ua=_ua(request))
         site, cfg, req, done = await email.consents.signup_info(token)
-    except FieldError as exc:
-        if exc.status == 410:
+    except DomainError as exc:
+        if exc.kind is ErrorKind.GONE:
             return HTMLResponse(pages.page("Link expired", "<h1>This link has expired</h1>"
                                            "<p>Please sign up again.</p>"), status_code=410,
                                 headers=_PAGE_HEADERS)
@@ -174,7 +174,7 @@ async def signup(request: Request) -> Response:
     try:
         body = parse_signup(await read_json(request, svc.settings.max_body_bytes))
         p = await email_service(request).consents.signup(request.path_params["site"], body)
-    except FieldError as exc:
+    except DomainError as exc:
         return field_error(exc)
     return JSONResponse({"status": "pending", "recipient": p.recipient, "signup_id": p.signup_id,
                          "confirm_url": p.confirm_url, "expires": p.expires},

@@ -23,10 +23,10 @@ import httpx
 import pytest
 
 from cmp.adminkeys import generate_admin_key
-from cmp.app import create_app
 from cmp.app_state import Services
 from cmp.config import Config, demo_config_path, load_config
 from cmp.settings import Settings
+from consentry.app import create_app
 
 # A browser on a documentation address: the full IP must never reach the database.
 CLIENT_IP = "203.0.113.77"
@@ -51,9 +51,10 @@ def free_port() -> int:
 
 
 def consentry_cmd() -> list[str]:
-    """The installed console script (next to this interpreter), else the module."""
-    script = Path(sys.executable).parent / "consentry"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "cmp.cli"]
+    """The CLI as a subprocess. The module, not the installed console script: an editable
+    install's script may run another checkout's code, while `-m` follows PYTHONPATH
+    (test_packaging checks that the script's entry point exists)."""
+    return [sys.executable, "-m", "consentry"]
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -15,6 +15,7 @@ import pytest
 
 from cmp.app_state import Services
 from cmp.config import SiteConfig
+from cmp.types import Visitor
 
 from .conftest import (
     CLIENT_IP,
@@ -223,6 +224,29 @@ async def test_gpc_in_config_defaults(client: httpx.AsyncClient) -> None:
     assert cfg["defaults"]["purposes"]["marketing"] is False
     assert cfg["defaults"]["purposes"]["analytics"] is True
     assert cfg["defaults"]["vendors"]["google_ads"] is False
+
+
+async def test_config_carries_what_the_banners_grant_rule_needs(client: httpx.AsyncClient,
+                                                                svc: Services) -> None:
+    """The banner decides with choose/effective over this answer: model, revision, each
+    purpose's necessary/gpc (default only where set, to keep the answer small), each vendor's
+    purposes and the separate items."""
+    from cmp.api.consent import banner_config
+
+    site = demo(svc)
+    cfg = (await client.get(CONFIG)).json()
+    assert cfg["model"] in ("opt_in", "opt_out", "notice") and cfg["revision"] == site.revision
+    for p in cfg["purposes"]:
+        rule = site.purposes[p["id"]]
+        assert (p["necessary"], p["gpc"]) == (rule.necessary, rule.gpc)
+        assert "default" not in p  # the demo pre-ticks nothing
+    assert {v["id"]: v["purposes"] for v in cfg["vendors"]} == {
+        vid: v.purposes for vid, v in site.vendors.items()}
+    ticked = site.model_copy(update={"purposes": {
+        **site.purposes, "analytics": site.purposes["analytics"].model_copy(update={"default": True})}})
+    decision = svc.policy.decide("demo", Visitor(country="DE"), None)
+    shown = {p["id"]: p for p in banner_config(svc, "demo", ticked, decision)["purposes"]}
+    assert shown["analytics"]["default"] is True and "default" not in shown["marketing"]
 
 
 # --- 2. config, update, history, withdraw ------------------------------------------------------
@@ -497,7 +521,7 @@ async def test_site_isolation(two_sites: TwoSites, tmp_path: Path) -> None:
 async def test_openapi_lists_every_v1_route(client: httpx.AsyncClient, svc: Services) -> None:
     from starlette.routing import Route
 
-    from cmp.app import create_app
+    from consentry.app import create_app
 
     r = await client.get("/openapi.json")
     assert r.status_code == 200

@@ -21,7 +21,6 @@ from typing import Any
 import asyncpg
 import httpx
 
-from cmp.app import create_app
 from cmp.config import load_config
 from cmp.ledger import NewEvent, verify_chain
 from cmp.settings import Settings
@@ -29,6 +28,7 @@ from cmp.storage.base import Engagement, Storage, StorageError
 from cmp.storage.factory import open_storage
 from cmp.storage.schema import migrations
 from cmp.types import EventKind
+from consentry.app import create_app
 
 from .conftest import CHROME_UA, COUNTRY_HEADER, build_services, running
 from .test_beacon import beacon, token

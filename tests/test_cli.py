@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cmp import cli
+from consentry import cli
 
 from .conftest import (
     TwoSites,
@@ -25,7 +25,7 @@ from .conftest import (
     server_process,
 )
 
-STARTER = Path(cli.__file__).parent / "data" / "starter.toml"
+STARTER = Path(__file__).resolve().parents[1] / "cmp" / "data" / "starter.toml"
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -76,6 +76,8 @@ def _starter_with(tmp_path: Path, old: str, new: str) -> Path:
 @pytest.mark.parametrize(("old", "new", "key"), [
     ("accept_days = 365", "accept_days = 800", "sites.example.cookie.accept_days"),
     ('purposes = ["marketing"]', 'purposes = ["ads"]', "sites.example.vendors.meta_pixel.purposes"),
+    # a vendor the grant rule could never grant
+    ('purposes = ["marketing"]', 'purposes = []', "sites.example.vendors.meta_pixel.purposes"),
     ('reject_all.fr = ', 'ignored.fr = ', "sites.example.texts.reject_all"),
     ("accept_days = 365", 'accept_days = "a year"', "sites.example.cookie.accept_days"),
     ("[sites.example]", "[server]\nbogus = 1\n\n[sites.example]", "server.bogus"),

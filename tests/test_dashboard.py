@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from cmp.adminkeys import generate_admin_key
-from cmp.app import create_app
 from cmp.app_state import Services
 from cmp.storage.sqlite import SQLiteStorage
+from consentry.app import create_app
 from dashboards.passwords import check_password, hash_password
 from tests.conftest import CHROME_UA, COUNTRY_HEADER, SUBDIVISION_HEADER, build_services, site_toml
 

@@ -1,7 +1,7 @@
 """The README documents what the code declares: every setting, CLI subcommand and API route.
 
 Settings, commands and routes are declared once as data (cmp.settings.SETTINGS,
-cmp.cli.build_parser(), cmp.api.openapi.OPERATIONS); these tests fail when one is added or
+consentry.cli.build_parser(), consentry.openapi.OPERATIONS); these tests fail when one is added or
 renamed without the README following.
 """
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from cmp.api.openapi import OPERATIONS
-from cmp.cli import build_parser
 from cmp.settings import SETTINGS
+from consentry.cli import build_parser
+from consentry.openapi import OPERATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text("utf-8")

@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from cmp.adminkeys import generate_admin_key
-from cmp.app import create_app
 from cmp.app_state import Services
 from cmp.config import load_config
 from cmp.settings import Settings
+from consentry.app import create_app
 from pixel.service import EmailService
 
 SECRET = b"email-test-master-secret-" + b"z" * 40
@@ -426,3 +426,21 @@ async def test_pixel_fast_path_answers_like_the_routed_pixel(env: Env) -> None:
         assert routed.headers[h] == fast.headers[h], h
     # Paths the fast path must not take still reach the router.
     assert (await env.client.get("/e/o/a/b.gif")).status_code == 404
+
+
+async def test_an_expired_confirmation_link_is_gone(env: Env) -> None:
+    # The domain says GONE; the route shows its own page with 410 (not the bad-link 400).
+    r = await env.client.post("/v1/sites/shop/email/signup", json={
+        "email": "late@example.org", "lists": ["news"], "tracking": False, "country": "DE"},
+        headers={"Authorization": f"Bearer {env.key}"})
+    assert r.status_code == 202, r.text
+    conn = sqlite3.connect(env.db)
+    with conn:
+        conn.execute("UPDATE email_signups SET created = '2000-01-01T00:00:00Z'")
+    conn.close()
+    r = await env.client.post(path(r.json()["confirm_url"]))
+    assert r.status_code == 410
+    assert "This link has expired" in r.text
+    assert env.rows("SELECT COUNT(*) FROM consent_events")[0][0] == 0
+    r = await env.client.post("/e/s/not-a-token")
+    assert r.status_code == 400

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cmp.app import create_app
 from cmp.keys import Keyring
+from consentry.app import create_app
 from pixel.classify import OpenClass, classify_open, scanner_ua
 from pixel.tokens import BadToken, EmailTokens
 from pixel.urls import safe_destination

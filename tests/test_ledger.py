@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cmp import cli
+from consentry import cli
 
 from .conftest import (
     COUNTRY_HEADER,

@@ -218,6 +218,12 @@ def test_vendor_without_recipient_or_country() -> None:
     ]
 
 
+def test_vendor_without_purposes_is_refused() -> None:
+    lines = lint_with(lambda s: s["vendors"]["google_analytics"].update(purposes=[]))
+    assert only(lines, "sites.example.vendors.google_analytics.purposes: ").endswith(
+        "(list 'necessary' if it needs no consent)")
+
+
 # --- PIPL separate-consent items -------------------------------------------------------------
 
 

@@ -11,11 +11,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from cmp.app import create_app
 from cmp.app_state import Services
 from cmp.config import demo_config_path, load_config
 from cmp.middleware import ConsentMiddleware
 from cmp.settings import Settings
+from consentry.app import create_app
 
 SECRET = "m" * 48
 

@@ -8,13 +8,15 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+from cmp.api.assets import sources
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_python_package_is_listed() -> None:
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(p.parent.relative_to(ROOT).parts)
-             for top in ("cmp", "pixel", "dashboards") for p in (ROOT / top).rglob("__init__.py")}
+             for top in ("cmp", "pixel", "dashboards", "consentry") for p in (ROOT / top).rglob("__init__.py")}
     assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
 
 
@@ -23,8 +25,19 @@ def test_wheel_holds_banner_data_and_migrations(tmp_path: Path) -> None:
                     "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
     wheel = next(tmp_path.glob("consentry-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("consentry_static/cmp.js", "consentry_static/cmp.css", "cmp/data/demo.toml",
+    banner = [f"consentry_static/{p.name}" for p in sources(ROOT / "static" / "js")]
+    for needed in (*banner, "cmp/data/demo.toml",
                    "cmp/data/starter.toml", "cmp/storage/migrations/sqlite/0001_ledger.sql",
-                   "cmp/cli.py", "pixel/__init__.py"):
+                   "consentry/cli.py", "consentry/__main__.py",
+                   "pixel/__init__.py"):
         assert needed in names, needed
-    assert any(n.startswith("cmp/data/demo_static/") for n in names)
+    assert any(n.startswith("consentry/demo_static/") for n in names)
+
+
+def test_console_script_names_the_cli() -> None:
+    # The tests run the CLI as `python -m consentry`; this keeps the installed script honest.
+    import importlib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, func = scripts["consentry"].partition(":")
+    assert callable(getattr(importlib.import_module(module), func))

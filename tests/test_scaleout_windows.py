@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from cmp.app import create_app
 from cmp.app_state import Services
 from cmp.config import load_config
 from cmp.settings import Settings
+from consentry.app import create_app
 
 from .conftest import CHROME_UA, DEMO_ORIGIN, dead_redis_url
 from .test_email_flow import BASE, HTML, links, path, write_config

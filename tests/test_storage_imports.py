@@ -1,64 +1,28 @@
-"""cmp/storage stands on its own: it imports nothing above it (pixel/, dashboards/, the
-assembly), neither backend imports the other, and its modules import no cycle. Function-level
-imports count too (a lazy import is still a dependency)."""
+"""Neither storage backend imports the other: only cmp/storage/factory.py knows both.
+(tests/test_layers.py keeps the layers and forbids cycles; a one-way import between the
+backends, even a lazy one, is no cycle but would tie one dialect to the other.)"""
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
+from .test_layers import import_graph
 
-ROOT = Path(__file__).resolve().parents[1]
-STORAGE = ROOT / "cmp" / "storage"
+BACKENDS = ("cmp.storage.sqlite", "cmp.storage.postgres")
 
 
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def imports(path: Path) -> set[str]:
-    out = set()
-    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
-        if isinstance(node, ast.Import):
-            out |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            out.add(node.module)
-            out |= {f"{node.module}.{a.name}" for a in node.names}
-    return out
-
-
-def graph() -> dict[str, set[str]]:
-    mods = {module_name(p): p for p in STORAGE.rglob("*.py")}
-    return {m: {i for i in imports(p) if i in mods and i != m} for m, p in mods.items()}
-
-
-def test_storage_imports_nothing_above_it() -> None:
-    for path in STORAGE.rglob("*.py"):
-        above = {i for i in imports(path)
-                 if i.split(".")[0] in ("pixel", "dashboards", "consentry") or i in
-                 ("cmp.app", "cmp.cli", "cmp.demo", "cmp.app_state")}
-        assert not above, f"{module_name(path)} imports {sorted(above)}"
+def _backend(module: str) -> str | None:
+    return next((b for b in BACKENDS if module == b or module.startswith(b + ".")), None)
 
 
 def test_backends_do_not_import_each_other() -> None:
-    for m, deps in graph().items():
-        for a, b in (("cmp.storage.sqlite", "cmp.storage.postgres"),
-                     ("cmp.storage.postgres", "cmp.storage.sqlite")):
-            if m == a or m.startswith(a + "."):
-                assert not {d for d in deps if d == b or d.startswith(b + ".")}, m
+    edges = import_graph()
+    assert any(_backend(e.source) for e in edges), "no storage module seen"
+    crossing = [f"{e.where}: {e.source} imports {e.target}" for e in edges
+                if _backend(e.source) and _backend(e.target)
+                and _backend(e.source) != _backend(e.target)]
+    assert not crossing, "\n".join(crossing)
 
 
-def test_no_import_cycle_inside_storage() -> None:
-    g = graph()
-    done: set[str] = set()
-
-    def visit(m: str, path: list[str]) -> None:
-        assert m not in path, " -> ".join([*path[path.index(m):], m])
-        if m in done:
-            return
-        for d in g[m]:
-            visit(d, [*path, m])
-        done.add(m)
-
-    for m in g:
-        visit(m, [])
+def test_only_the_factory_opens_both() -> None:
+    users = {b: {e.source for e in import_graph() if _backend(e.target) == b
+                 and not _backend(e.source)} for b in BACKENDS}
+    assert "cmp.storage.factory" in users["cmp.storage.sqlite"] & users["cmp.storage.postgres"]

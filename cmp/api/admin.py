@@ -13,7 +13,7 @@ from starlette.routing import Route
 from cmp.adminkeys import check_admin_key
 from cmp.api.http import NO_STORE, bearer_token, error, field_error
 from cmp.app_state import Services, services
-from cmp.consent import FieldError
+from cmp.errors import DomainError
 
 
 def _admin(request: Request) -> tuple[Services, str, Response | None]:
@@ -43,7 +43,7 @@ async def erase_subject(request: Request) -> Response:
         return refused
     try:
         n = await svc.consent.erase(site_id, request.path_params["subject"])
-    except FieldError as exc:
+    except DomainError as exc:
         return field_error(exc)
     if n == 0:
         return error(404, "subject", "no events for this subject")

@@ -1,7 +1,9 @@
-"""The banner's files: /cmp.js and /cmp.css, read, minified and gzipped once at startup.
+"""The banner's files: /cmp.js and /cmp.css, joined, minified and gzipped once at startup.
 
-The sources in static/js keep their comments (they say why the code is as it is); visitors get
-them minified by rjsmin/rcssmin, with the `/*! ... */` banner comment kept.
+/cmp.js is built from the source modules in static/js (BANNER_JS, in that order) joined inside
+one function: one classic script for the page, no build step, and the modules share its scope.
+The sources keep their comments (they say why the code is as it is); visitors get them
+minified by rjsmin/rcssmin, with the `/*! ... */` banner comment kept.
 
 A request carrying a version query (`?v=<hash>`) gets a year of immutable caching, because a
 new release means a new URL. The bare URL (what most embed snippets use) gets a short max-age
@@ -27,6 +29,19 @@ from starlette.routing import Route
 SHORT_MAX_AGE = 300
 IMMUTABLE = "public, max-age=31536000, immutable"
 
+# The banner's source modules, in the order they are joined. signals first: Consent Mode and
+# Meta/UET defaults must be queued before anything else runs. grants (the rule) and state are
+# the core, gate and api use them, ui registers itself with the core (which calls it only
+# through state.js's four-call interface), start boots everything and comes last.
+BANNER_JS = ("signals.js", "grants.js", "state.js", "gate.js", "api.js", "ui.js", "start.js")
+BANNER_CSS = "cmp.css"
+# One function around all modules: nothing leaks into the page but window.Consentry. Without a
+# currentScript (a module script, an eval) or with a second copy on the page, it does nothing.
+_JS_HEAD = ('/*! Consentry banner | no dependencies | <script src=".../cmp.js" data-site="ID"> '
+            'first in <head> */\n(function (w, d) {\n"use strict";\nvar me = d.currentScript;\n'
+            "if (!me || w.Consentry) return;\n")
+_JS_TAIL = "})(window, document);\n"
+
 
 def static_dir() -> Path:
     """static/js of a checkout, else the `consentry_static` package of an installed wheel."""
@@ -39,6 +54,22 @@ def static_dir() -> Path:
     return Path(str(resources.files("consentry_static")))
 
 
+def sources(directory: Path | None = None) -> list[Path]:
+    """Every file the banner is made of: what the version and the wheel must cover."""
+    d = directory or static_dir()
+    return [d / name for name in (*BANNER_JS, BANNER_CSS)]
+
+
+def banner_js(directory: Path | None = None) -> str:
+    """The source of /cmp.js: the modules joined, unminified."""
+    d = directory or static_dir()
+    return _JS_HEAD + "".join((d / name).read_text("utf-8") for name in BANNER_JS) + _JS_TAIL
+
+
+def banner_css(directory: Path | None = None) -> str:
+    return ((directory or static_dir()) / BANNER_CSS).read_text("utf-8")
+
+
 @dataclass(frozen=True, slots=True)
 class Asset:
     body: bytes
@@ -47,8 +78,8 @@ class Asset:
     media_type: str
 
     @classmethod
-    def load(cls, path: Path, media_type: str, minify: Callable[[str], str]) -> Asset:
-        body = minify(path.read_text("utf-8")).encode("utf-8")
+    def load(cls, source: str, media_type: str, minify: Callable[[str], str]) -> Asset:
+        body = minify(source).encode("utf-8")
         # mtime=0: the same bytes give the same gzip output on every worker
         return cls(body, gzip.compress(body, 9, mtime=0),
                    '"' + hashlib.sha256(body).hexdigest()[:20] + '"', media_type)
@@ -92,14 +123,14 @@ def _handler(asset: Asset):  # type: ignore[no-untyped-def]
 
 
 def asset_routes(directory: Path | None = None) -> list[Route]:
-    d = directory or static_dir()
-    js = Asset.load(d / "cmp.js", "text/javascript; charset=utf-8", minify_js)
-    css = Asset.load(d / "cmp.css", "text/css; charset=utf-8", minify_css)
+    js = Asset.load(banner_js(directory), "text/javascript; charset=utf-8", minify_js)
+    css = Asset.load(banner_css(directory), "text/css; charset=utf-8", minify_css)
     return [Route("/cmp.js", _handler(js), methods=["GET"]),
             Route("/cmp.css", _handler(css), methods=["GET"])]
 
 
 def version(directory: Path | None = None) -> str:
-    """One version for both files: cmp.js asks for cmp.css with its own query string."""
-    d = directory or static_dir()
-    return hashlib.sha256((d / "cmp.js").read_bytes() + (d / "cmp.css").read_bytes()).hexdigest()[:12]
+    """One version for both files (cmp.js asks for cmp.css with its own query string), over
+    every source module and the way they are joined."""
+    text = banner_js(directory) + "\0" + banner_css(directory)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]

@@ -10,10 +10,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cmp.api.compress import json_response
-from cmp.api.http import NO_STORE, bearer_token, error, field_error, read_json, visitor_from
-from cmp.app_state import Services, services
+from cmp.api.http import NO_STORE, bearer_token, error, read_json, site_route, visitor_from
+from cmp.app_state import Services
 from cmp.config import SiteConfig
-from cmp.consent import ConsentService, FieldError, Recorded, parse_consent_in
+from cmp.consent import Recorded, parse_consent_in
 from cmp.policy import Decision
 from cmp.ratelimit import CONSENT
 from cmp.receipts import public_key_doc, verify_receipt
@@ -40,7 +40,9 @@ def banner_config(svc: Services, site_id: str, site: SiteConfig, d: Decision) ->
         "texts_hash": site.texts_hash(d.language),
         "texts": t["banner"],
         "purposes": [
+            # `default` only where set: the banner's grant rule reads a missing one as false
             {"id": pid, **t["purposes"][pid], "necessary": p.necessary, "gpc": p.gpc,
+             **({"default": True} if p.default else {}),
              "cookies": p.cookies, "storage_keys": p.storage_keys}
             for pid, p in site.purposes.items()
         ],
@@ -58,13 +60,8 @@ def banner_config(svc: Services, site_id: str, site: SiteConfig, d: Decision) ->
     }
 
 
-async def get_config(request: Request) -> Response:
-    svc = services(request)
-    site_id = request.path_params["site"]
-    try:
-        site = svc.consent.site(site_id)
-    except FieldError as exc:
-        return field_error(exc)
+@site_route
+async def get_config(request: Request, svc: Services, site_id: str, site: SiteConfig) -> Response:
     visitor = visitor_from(request, svc.settings)
     decision = svc.policy.decide(site_id, visitor, request.query_params.get("lang"))
     body = banner_config(svc, site_id, site, decision)
@@ -88,44 +85,36 @@ def _recorded(svc: Services, site_id: str, rec: Recorded, status: int = 200) -> 
     }, status_code=status, headers=NO_STORE)
 
 
-async def post_consent(request: Request) -> Response:
-    svc = services(request)
-    site_id = request.path_params["site"]
+@site_route
+async def post_consent(request: Request, svc: Services, site_id: str, site: SiteConfig) -> Response:
     visitor = visitor_from(request, svc.settings)
-    try:
-        site = svc.consent.site(site_id)
-        # Before the body is read: a refused request costs one window check and stores nothing.
-        got = await svc.limits.check(CONSENT, site_id, visitor.ip)
-        if not got.allowed:
-            wait = max(1, math.ceil(got.retry_after))
-            return JSONResponse({"error": f"too many consent requests from this network; retry "
-                                 f"in {wait} s", "field": "rate"}, status_code=429,
-                                headers={**NO_STORE, "Retry-After": str(wait)})
-        body = parse_consent_in(await read_json(request, svc.settings.max_body_bytes))
-        rec = await svc.consent.record(
-            site_id, visitor, body,
-            bearer_token(request, site.cookie.name), origin=request.headers.get("origin"))
-    except FieldError as exc:
-        return field_error(exc)
+    # Before the body is read: a refused request costs one window check and stores nothing.
+    got = await svc.limits.check(CONSENT, site_id, visitor.ip)
+    if not got.allowed:
+        wait = max(1, math.ceil(got.retry_after))
+        return JSONResponse({"error": f"too many consent requests from this network; retry "
+                             f"in {wait} s", "field": "rate"}, status_code=429,
+                            headers={**NO_STORE, "Retry-After": str(wait)})
+    body = parse_consent_in(await read_json(request, svc.settings.max_body_bytes))
+    rec = await svc.consent.record(
+        site_id, visitor, body,
+        bearer_token(request, site.cookie.name), origin=request.headers.get("origin"))
     return _recorded(svc, site_id, rec, 201)
 
 
-def _owner(consent: ConsentService, request: Request) -> tuple[str, str, ConsentState | Response]:
+def _owner(request: Request, svc: Services, site_id: str,
+           site: SiteConfig) -> tuple[str, ConsentState | Response]:
     """The path's consent id and the verified token of that subject, or the refusal."""
-    site_id, cid = request.path_params["site"], request.path_params["cid"]
-    try:
-        site = consent.site(site_id)
-    except FieldError as exc:
-        return site_id, cid, field_error(exc)
-    state = consent.state_from_token(site_id, bearer_token(request, site.cookie.name))
+    cid = request.path_params["cid"]
+    state = svc.consent.state_from_token(site_id, bearer_token(request, site.cookie.name))
     if state is None or state.subject != cid:
-        return site_id, cid, error(401, "token", "a valid consent token for this consent id is required")
-    return site_id, cid, state
+        return cid, error(401, "token", "a valid consent token for this consent id is required")
+    return cid, state
 
 
-async def get_consent(request: Request) -> Response:
-    svc = services(request)
-    site_id, cid, state = _owner(svc.consent, request)
+@site_route
+async def get_consent(request: Request, svc: Services, site_id: str, site: SiteConfig) -> Response:
+    cid, state = _owner(request, svc, site_id, site)
     if isinstance(state, Response):
         return state
     choices, events = await svc.consent.history(site_id, cid)
@@ -135,9 +124,10 @@ async def get_consent(request: Request) -> Response:
                          "events": [ev.public() for ev in events]}, headers=NO_STORE)
 
 
-async def delete_consent(request: Request) -> Response:
-    svc = services(request)
-    site_id, cid, state = _owner(svc.consent, request)
+@site_route
+async def delete_consent(request: Request, svc: Services, site_id: str,
+                         site: SiteConfig) -> Response:
+    _, state = _owner(request, svc, site_id, site)
     if isinstance(state, Response):
         return state
     rec = await svc.consent.withdraw(site_id, state, visitor_from(request, svc.settings),
@@ -145,13 +135,9 @@ async def delete_consent(request: Request) -> Response:
     return _recorded(svc, site_id, rec)
 
 
-async def get_receipt(request: Request) -> Response:
-    svc = services(request)
-    site_id, cid = request.path_params["site"], request.path_params["cid"]
-    try:
-        svc.consent.site(site_id)
-    except FieldError as exc:
-        return field_error(exc)
+@site_route
+async def get_receipt(request: Request, svc: Services, site_id: str, site: SiteConfig) -> Response:
+    cid = request.path_params["cid"]
     access = request.query_params.get("access")
     state = svc.consent.state_from_token(site_id, bearer_token(request))
     if not svc.tokens.check_receipt_access(site_id, cid, access) and (
@@ -164,25 +150,16 @@ async def get_receipt(request: Request) -> Response:
                                       f'inline; filename="consent-receipt-{cid}.json"'})
 
 
-async def receipt_key(request: Request) -> Response:
-    svc = services(request)
-    site_id = request.path_params["site"]
-    try:
-        svc.consent.site(site_id)
-    except FieldError as exc:
-        return field_error(exc)
+@site_route
+async def receipt_key(request: Request, svc: Services, site_id: str, site: SiteConfig) -> Response:
     return JSONResponse(public_key_doc(svc.keyring.site(site_id)),
                         headers={"Cache-Control": "public, max-age=3600"})
 
 
-async def verify_receipt_route(request: Request) -> Response:
-    svc = services(request)
-    site_id = request.path_params["site"]
-    try:
-        svc.consent.site(site_id)
-        doc = await read_json(request, 1 << 20)
-    except FieldError as exc:
-        return field_error(exc)
+@site_route
+async def verify_receipt_route(request: Request, svc: Services, site_id: str,
+                               site: SiteConfig) -> Response:
+    doc = await read_json(request, 1 << 20)
     keys = svc.keyring.site(site_id)
     valid = verify_receipt(doc, keys.receipt_public)
     if valid and doc["receipt"].get("site") != site_id:

@@ -1,41 +1,78 @@
-"""Request helpers shared by the thin routes: JSON errors, bounded bodies, the visitor, tokens."""
+"""Request helpers shared by the thin routes: JSON errors, bounded bodies, the visitor, tokens,
+and the one way a route under /v1/sites/{site} opens (`site_route`)."""
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
-from cmp.consent import FieldError
+from cmp.app_state import Services, services
+from cmp.config import SiteConfig
+from cmp.errors import DomainError, ErrorKind, FieldError
 from cmp.settings import Settings
 from cmp.types import Visitor
 
 NO_STORE = {"Cache-Control": "no-store"}
+
+# The one place a kind of domain error becomes an HTTP status.
+STATUS: dict[ErrorKind, int] = {
+    ErrorKind.INVALID: 400,
+    ErrorKind.UNKNOWN_SITE: 404,
+    ErrorKind.NOT_FOUND: 404,
+    ErrorKind.STALE_REVISION: 409,
+    ErrorKind.CONFLICT: 409,
+    ErrorKind.GONE: 410,
+    ErrorKind.TOO_LARGE: 413,
+    ErrorKind.UNSUPPORTED_MEDIA: 415,
+}
 
 
 def error(status: int, field: str, message: str) -> JSONResponse:
     return JSONResponse({"error": message, "field": field}, status_code=status, headers=NO_STORE)
 
 
-def field_error(exc: FieldError) -> JSONResponse:
-    return error(exc.status, exc.field, exc.message)
+def field_error(exc: DomainError) -> JSONResponse:
+    return error(STATUS[exc.kind], exc.field, exc.message)
+
+
+SiteHandler = Callable[[Request, Services, str, SiteConfig], Awaitable[Response]]
+
+
+def site_route(handler: SiteHandler) -> Callable[[Request], Awaitable[Response]]:
+    """A route under /v1/sites/{site}: the handler gets the services, the site id and its
+    config; an unknown site, and any DomainError the handler raises, answer the JSON error."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
+        svc = services(request)
+        site_id = request.path_params["site"]
+        try:
+            return await handler(request, svc, site_id, svc.consent.site(site_id))
+        except DomainError as exc:
+            return field_error(exc)
+
+    return endpoint
 
 
 async def read_json(request: Request, limit: int) -> Any:
     """The JSON body, refusing more than `limit` bytes before reading them all."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise FieldError("body", f"body larger than {limit} bytes", 413)
+        raise FieldError("body", f"body larger than {limit} bytes", ErrorKind.TOO_LARGE)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype not in ("application/json", "text/plain", ""):
-        raise FieldError("content-type", "send application/json (or text/plain JSON)", 415)
+        raise FieldError("content-type", "send application/json (or text/plain JSON)",
+                         ErrorKind.UNSUPPORTED_MEDIA)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise FieldError("body", f"body larger than {limit} bytes", 413)
+            raise FieldError("body", f"body larger than {limit} bytes", ErrorKind.TOO_LARGE)
         chunks.append(chunk)
     try:
         return json.loads(b"".join(chunks))

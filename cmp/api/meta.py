@@ -1,4 +1,8 @@
-"""Service routes: health, metrics, the GPC well-known file and the OpenAPI document."""
+"""Service routes: health, metrics and the GPC well-known file.
+
+(The OpenAPI document describes pixel/ routes too, so it is served by the assembly:
+consentry.openapi.)
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from cmp.api.openapi import openapi_document
 from cmp.app_state import services
 
 GPC_LAST_UPDATE = "2026-11-25"
@@ -54,13 +57,8 @@ async def gpc_json(request: Request) -> Response:
     return JSONResponse({"gpc": True, "lastUpdate": GPC_LAST_UPDATE})
 
 
-async def openapi(request: Request) -> Response:
-    return JSONResponse(openapi_document())
-
-
 routes = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
     Route("/.well-known/gpc.json", gpc_json, methods=["GET"]),
-    Route("/openapi.json", openapi, methods=["GET"]),
 ]

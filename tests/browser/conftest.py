@@ -102,7 +102,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("demo")
     port = free_port()
     # The parent-domain cleanup test reaches the demo as www.tuiqiqi.test (host-resolver rule).
-    proc = _start([sys.executable, "-m", "cmp.cli", "demo", "--port", str(port), "--dir", str(tmp),
+    proc = _start([sys.executable, "-m", "consentry", "demo", "--port", str(port), "--dir", str(tmp),
                    "--origin", f"http://www.tuiqiqi.test:{port}"],
                   {"CONSENTRY_COUNTRY_HEADER": "X-Country",
                    "CONSENTRY_SUBDIVISION_HEADER": "X-Region"}, port, tmp)
@@ -135,7 +135,7 @@ def custom_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     cfg = tmp / "consentry.toml"
     cfg.write_text(custom_config(port), "utf-8")
     db = tmp / "ledger.db"
-    proc = _start([sys.executable, "-m", "cmp.cli", "serve", "--config", str(cfg), "--port",
+    proc = _start([sys.executable, "-m", "consentry", "serve", "--config", str(cfg), "--port",
                    str(port), "--database", f"sqlite:///{db}"],
                   {"CONSENTRY_DEMO": "1", "CONSENTRY_SECRET_FILE": str(tmp / "secret"),
                    "CONSENTRY_COUNTRY_HEADER": "X-Country",

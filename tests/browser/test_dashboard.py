@@ -157,7 +157,7 @@ def dash_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     text = text.replace('description.en = "We use cookies."', f"description.en = {json.dumps(XSS)}")
     cfg.write_text(text, "utf-8")
     db = tmp / "ledger.db"
-    proc = _start([sys.executable, "-m", "cmp.cli", "serve", "--config", str(cfg), "--port",
+    proc = _start([sys.executable, "-m", "consentry", "serve", "--config", str(cfg), "--port",
                    str(port), "--database", f"sqlite:///{db}"],
                   {"CONSENTRY_SECRET": SECRET, "CONSENTRY_COUNTRY_HEADER": "X-Country",
                    "CONSENTRY_SUBDIVISION_HEADER": "X-Region",

@@ -1,9 +1,14 @@
-"""The OpenAPI 3.1 document, built from the route table and the pydantic request models."""
+"""The OpenAPI 3.1 document, built from the route table and the pydantic request models, and
+the route that serves it. It lives in the assembly because it describes cmp/ and pixel/ routes."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from cmp import __version__
 from cmp.consent import ConsentIn
@@ -122,3 +127,10 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
+routes = [Route("/openapi.json", openapi, methods=["GET"])]

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import cmp
 from cmp.adminkeys import generate_admin_key
 from cmp.config import Config, ConfigError, demo_config_path, load_config
 from cmp.settings import SETTINGS, Settings
@@ -34,9 +35,9 @@ def _load(args: argparse.Namespace) -> tuple[Config, Settings]:
 def _run_uvicorn(host: str, port: int, workers: int) -> None:
     import uvicorn
 
-    # Workers re-create the app from the environment (cmp.server), so config and secrets are
-    # shared by file/environment, never by memory.
-    uvicorn.run("cmp.server:app_from_env", factory=True, host=host, port=port, workers=workers,
+    # Workers re-create the app from the environment (consentry.server), so config and secrets
+    # are shared by file/environment, never by memory.
+    uvicorn.run("consentry.server:app_from_env", factory=True, host=host, port=port, workers=workers,
                 loop="uvloop", http="httptools", access_log=False, log_level="warning",
                 # Client IPs come from the `client_ip_header` setting, not uvicorn's guess.
                 proxy_headers=False)
@@ -107,7 +108,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     if target.exists() and not args.force:
         print(f"{target} exists; use --force to overwrite", file=sys.stderr)
         return 1
-    starter = (Path(__file__).parent / "data" / "starter.toml").read_text("utf-8")
+    starter = (Path(cmp.__file__).parent / "data" / "starter.toml").read_text("utf-8")
     key, key_hash = generate_admin_key()
     if "PLACEHOLDER_HASH" in starter:
         starter = starter.replace("PLACEHOLDER_HASH", key_hash)
@@ -277,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from cmp.consent import FieldError
+    from cmp.errors import DomainError
 
     args = build_parser().parse_args(argv)
     try:
@@ -286,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in exc.problems:
             print(line, file=sys.stderr)
         return 1
-    except FieldError as exc:  # e.g. `export --site` naming a site the config does not have
+    except DomainError as exc:  # e.g. `export --site` naming a site the config does not have
         print(f"--{exc.field}: {exc.message}", file=sys.stderr)
         return 1
     return code

@@ -1,6 +1,6 @@
 """Routes of `consentry demo`: a page of the customer's site that embeds the banner.
 
-The customer's SDKs are replaced by local stand-ins (cmp/data/demo_static/) that each set a cookie
+The customer's SDKs are replaced by local stand-ins (consentry/demo_static/) that each set a cookie
 and call /demo/hit when they run, so a person (or a browser test) can watch what the banner lets
 run, when, and what it cleans up. Hits are kept in memory, newest last, at /demo/hits.
 """
@@ -11,6 +11,7 @@ import base64
 import html
 import secrets
 import time
+from functools import cache
 from pathlib import Path
 
 from starlette.requests import Request
@@ -19,7 +20,10 @@ from starlette.routing import BaseRoute, Route
 
 from cmp.api.assets import version
 
-STATIC = Path(__file__).parent / "data" / "demo_static"
+# The assets are read once at startup; so is the version their URLs carry.
+_version = cache(version)
+
+STATIC = Path(__file__).parent / "demo_static"
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 HITS: list[dict[str, object]] = []
 MAX_HITS = 10_000
@@ -119,7 +123,7 @@ def _language(request: Request) -> str:
 def _page(request: Request, nonce: str | None) -> str:
     lang = _language(request)
     t = {k: html.escape(v) for k, v in TEXT[lang].items()}
-    return PAGE.format(lang=lang, version=version(), nonce=f' nonce="{nonce}"' if nonce else "", **t)
+    return PAGE.format(lang=lang, version=_version(), nonce=f' nonce="{nonce}"' if nonce else "", **t)
 
 
 async def demo_page(request: Request) -> Response:
@@ -138,7 +142,7 @@ async def tags_page(request: Request) -> Response:
     nonce = secrets.token_urlsafe(16)
     csp = request.query_params.get("csp") == "1"
     return HTMLResponse(
-        TAGS_PAGE.format(version=version(), nonce=f' nonce="{nonce}"' if csp else ""),
+        TAGS_PAGE.format(version=_version(), nonce=f' nonce="{nonce}"' if csp else ""),
         headers={"Cache-Control": "no-store",
                  **({"Content-Security-Policy": STRICT_CSP.format(nonce=nonce)} if csp else {})})
 

@@ -6,10 +6,10 @@ import os
 
 from starlette.applications import Starlette
 
-from cmp.app import create_app
 from cmp.app_state import Services
 from cmp.config import Config, load_config
 from cmp.settings import Settings
+from consentry.app import create_app
 
 
 def app_from_env() -> Starlette:
@@ -28,7 +28,7 @@ def app_from_env() -> Starlette:
     svc = Services.build(config, settings, extra_admin_hashes=extra)
     routes = []
     if os.environ.get("CONSENTRY_DEMO") == "1":
-        from cmp.demo import demo_routes
+        from consentry.demo import demo_routes
 
         routes = demo_routes()
     return create_app(svc, extra_routes=routes)

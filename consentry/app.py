@@ -1,4 +1,5 @@
-"""App assembly: routes, middleware, lifespan (storage open/close)."""
+"""App assembly: the routes of cmp/, pixel/ and dashboards/, middleware, lifespan (storage
+open/close). The one place that knows all three; nothing imports it but the CLI and server."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from cmp.api.cors import SiteCORS
 from cmp.app_state import Services
 from cmp.storage.base import StorageError
 from cmp.storage.writer import WriterClosed
+from consentry import openapi
 from dashboards.routes import routes as dashboard_routes
 from pixel.beacon_routes import build_pipeline
 from pixel.beacon_routes import routes as beacon_routes
@@ -50,6 +52,7 @@ def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None) -> St
     app = Starlette(
         # E-mail routes first: the open pixel is the hot path.
         routes=[*email_routes, *beacon_routes, *consent.routes, *admin.routes, *meta.routes,
+                *openapi.routes,
                 *assets.asset_routes(), Mount("/dashboard", routes=dashboard_routes),
                 *(extra_routes or [])],
         lifespan=lifespan,
