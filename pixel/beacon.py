@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +26,7 @@ from cmp.storage.base import BeaconRow, BeaconStore
 from cmp.tokens import TokenError, TokenService
 from cmp.types import Visitor
 from cmp.uaclass import ua_class
+from pixel.outcomes import BEACON_KIND, STORED, Counters, Drop
 
 MAX_BODY = 4096  # bytes of a POST body
 MAX_NAME = 64
@@ -36,20 +35,6 @@ MAX_KEY = 40
 MAX_VALUE = 256
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")
 SITE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-STORED = "stored"
-
-
-class Drop(StrEnum):
-    OVERSIZE = "oversize"  # body over MAX_BODY (answered 413)
-    MALFORMED = "malformed"  # not JSON, or a field out of shape or limits (answered 400/415)
-    UNKNOWN_SITE = "unknown_site"  # answered 400
-    BAD_ORIGIN = "bad_origin"  # sent from a page that is not one of the site's origins
-    BOT = "bot"  # crawler, headless browser, or no User-Agent at all
-    BAD_TOKEN = "bad_token"  # a consent token that failed verification
-    NO_CONSENT = "no_consent"  # the consent (or the regime's default) does not allow tracking
-    GPC = "gpc"  # a GPC signal switches the beacon's purpose off
-    DISABLED = "disabled"  # the site has no beacon purpose
-    RATE_LIMITED = "rate_limited"  # over beacon_rate_limit for this site and client network
 
 
 class BeaconInputError(FieldError):
@@ -167,25 +152,6 @@ def _origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-class Counters:
-    """Outcome counts per (site, outcome); site is "" when the body named none we know."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[tuple[str, str]] = Counter()
-
-    def add(self, site: str, outcome: str) -> None:
-        self.counts[(site, outcome)] += 1
-
-    def for_site(self, site: str) -> dict[str, int]:
-        return {o: n for (s, o), n in self.counts.items() if s == site}
-
-    def totals(self) -> dict[str, int]:
-        out: Counter[str] = Counter()
-        for (_, outcome), n in self.counts.items():
-            out[outcome] += n
-        return dict(out)
-
-
 class BeaconPipeline:
     def __init__(self, config: Config, tokens: TokenService, policy: PolicyEngine,
                  storage: BeaconStore, limits: RateLimits | None = None) -> None:
@@ -198,7 +164,7 @@ class BeaconPipeline:
 
     def reject(self, exc: BeaconInputError, site: str = "") -> None:
         """Count a body refused before the pipeline (the route answers 4xx)."""
-        self.counters.add(site if site in self.config.sites else "", exc.reason)
+        self.counters.add(site if site in self.config.sites else "", BEACON_KIND, exc.reason)
 
     def parse(self, body: Any) -> BeaconEvent:
         try:
@@ -222,7 +188,7 @@ class BeaconPipeline:
     async def ingest(self, ev: BeaconEvent, ctx: Context, now: float | None = None) -> str:
         """Run the steps after parsing; the outcome is STORED or a Drop (counted either way)."""
         outcome = await self._run(ev, ctx, now)
-        self.counters.add(ev.site, outcome)
+        self.counters.add(ev.site, BEACON_KIND, outcome)
         return outcome
 
     async def _run(self, ev: BeaconEvent, ctx: Context, now: float | None) -> str:
@@ -280,5 +246,4 @@ class BeaconPipeline:
         return STORED
 
 
-__all__ = ["STORED", "BeaconEvent", "BeaconInputError", "BeaconPipeline", "Context", "Counters",
-           "Drop", "parse"]
+__all__ = ["BeaconEvent", "BeaconInputError", "BeaconPipeline", "Context", "parse"]

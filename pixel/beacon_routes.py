@@ -13,7 +13,6 @@ page using fetch() can read the status.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from starlette.requests import Request
@@ -27,12 +26,10 @@ from cmp.errors import ErrorKind, FieldError
 from cmp.grants import Basis, basis, decide_tags, effective
 from cmp.storage.base import StorageError
 from cmp.storage.writer import WriterClosed
-from pixel.beacon import MAX_BODY, BeaconInputError, BeaconPipeline, Context, Drop
+from pixel.beacon import MAX_BODY, BeaconInputError, BeaconPipeline, Context
+from pixel.outcomes import GIF, GIF_HEADERS, GIF_TYPE, GIF_UNAVAILABLE_HEADERS, Drop
 from pixel.tags import decision_doc
 
-GIF = base64.b64decode("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
-_BEACON_HEADERS = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0",
-                   "Pragma": "no-cache", "Expires": "0"}
 _GATE_HEADERS = {"Cache-Control": "private, no-store", "Vary": "Cookie, Authorization, Sec-GPC"}
 
 
@@ -93,7 +90,7 @@ async def post_beacon(request: Request) -> Response:
     except BeaconInputError as exc:
         return field_error(exc)
     await pipe.ingest(ev, _context(request))  # StorageError: the app answers 503
-    return Response(status_code=204, headers={**_BEACON_HEADERS, **_cors(request, ev.site)})
+    return Response(status_code=204, headers={**GIF_HEADERS, **_cors(request, ev.site)})
 
 
 async def get_beacon(request: Request) -> Response:
@@ -108,9 +105,9 @@ async def get_beacon(request: Request) -> Response:
     try:
         await pipe.ingest(ev, _context(request))
     except (StorageError, WriterClosed):
-        return Response(GIF, status_code=503, media_type="image/gif",
-                        headers={**_BEACON_HEADERS, "Retry-After": "1"})
-    return Response(GIF, media_type="image/gif", headers=_BEACON_HEADERS)
+        return Response(GIF, status_code=503, media_type=GIF_TYPE,
+                        headers=GIF_UNAVAILABLE_HEADERS)
+    return Response(GIF, media_type=GIF_TYPE, headers=GIF_HEADERS)
 
 
 async def preflight(request: Request) -> Response:

@@ -14,11 +14,11 @@ from typing import Any
 
 from cmp.storage.base import StorageError
 from cmp.storage.writer import WriterClosed
+from pixel.outcomes import GIF, GIF_HEADERS, GIF_TYPE
 from pixel.pipeline import Pipeline
-from pixel.routes import _PIXEL_HEADERS, GIF
 
-_HEADERS = [(b"content-type", b"image/gif"), (b"content-length", str(len(GIF)).encode())] + [
-    (k.lower().encode(), v.encode()) for k, v in _PIXEL_HEADERS.items()]
+_HEADERS = [(b"content-type", GIF_TYPE.encode()), (b"content-length", str(len(GIF)).encode())] + [
+    (k.lower().encode(), v.encode()) for k, v in GIF_HEADERS.items()]
 _START_OK = {"type": "http.response.start", "status": 200, "headers": _HEADERS}
 _START_DOWN = {"type": "http.response.start", "status": 503,
                "headers": _HEADERS + [(b"retry-after", b"1")]}

@@ -8,10 +8,8 @@ answer to the client (GIF or redirect) does not depend on what happened here.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 
 from cmp.config import Config, EmailConfig
 from cmp.ledger import iso
@@ -25,50 +23,16 @@ from pixel.classify import (
     classify_click,
     classify_open,
 )
+from pixel.outcomes import STORED, Counters, Drop
 from pixel.recipients import TRACKING
 from pixel.tokens import HONEYPOT, BadToken, ClickToken, EmailTokens, OpenToken
 from pixel.urls import safe_destination
-
-
-class Drop(StrEnum):
-    BAD_TOKEN = "bad_token"  # forged, altered, truncated, wrong key or kind
-    UNKNOWN_SITE = "unknown_site"  # the token's site has no [email] section (any more)
-    NO_CONSENT = "no_consent"  # the recipient's regime/consent did not allow tracking
-    SUPPRESSED = "suppressed"  # unsubscribed or tracking withdrawn since the mail was sent
-    MACHINE_OPEN = "machine_open"  # only when the site chose not to store machine opens
-    BAD_DESTINATION = "bad_destination"  # a signed destination that is not http(s) any more
-
-
-STORED = "stored"
 
 
 @dataclass(frozen=True, slots=True)
 class ClickResult:
     destination: str | None  # None: answer 400, never redirect
     outcome: str  # STORED or a Drop
-
-
-class Counters:
-    """Outcome counts per (site, campaign, kind, outcome); site/campaign empty when unknown."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[tuple[str, str, str, str]] = Counter()
-
-    def add(self, site: str, campaign: str, kind: str, outcome: str) -> None:
-        self.counts[(site, campaign, kind, outcome)] += 1
-
-    def for_campaign(self, site: str, campaign: str) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {}
-        for (s, c, kind, outcome), n in self.counts.items():
-            if s == site and c == campaign:
-                out.setdefault(kind, {})[outcome] = n
-        return out
-
-    def totals(self) -> dict[tuple[str, str], int]:
-        out: Counter[tuple[str, str]] = Counter()
-        for (_, _, kind, outcome), n in self.counts.items():
-            out[(kind, outcome)] += n
-        return dict(out)
 
 
 def _ts(now: float) -> str:
@@ -107,14 +71,14 @@ class Pipeline:
             else:
                 outcome = await self._store(t, "open", None, cls, machine, None,
                                             now or time.time(), None)
-        self.counters.add(t.site, t.campaign, "open", outcome)
+        self.counters.add(t.site, "open", outcome, t.campaign)
         return outcome
 
     def _verify_open(self, token: str) -> OpenToken | None:
         try:
             return self.tokens.verify_open(token)
         except BadToken:
-            self.counters.add("", "", "open", Drop.BAD_TOKEN)
+            self.counters.add("", "open", Drop.BAD_TOKEN)
             return None
 
     # --- click --------------------------------------------------------------------------------
@@ -123,11 +87,11 @@ class Pipeline:
         try:
             t = self.tokens.verify_click(token)
         except BadToken:
-            self.counters.add("", "", "click", Drop.BAD_TOKEN)
+            self.counters.add("", "click", Drop.BAD_TOKEN)
             return ClickResult(None, Drop.BAD_TOKEN)
         dest = safe_destination(t.destination)
         if dest is None:
-            self.counters.add(t.site, t.campaign, "click", Drop.BAD_DESTINATION)
+            self.counters.add(t.site, "click", Drop.BAD_DESTINATION, t.campaign)
             return ClickResult(None, Drop.BAD_DESTINATION)
         email = self._email.get(t.site)
         outcome: str
@@ -151,7 +115,7 @@ class Pipeline:
                                  * 1000)
             outcome = await self._store(t, "click", t.link, "scanner" if reason else "human",
                                         reason is not None, reason, now, reclassify)
-        self.counters.add(t.site, t.campaign, "click", outcome)
+        self.counters.add(t.site, "click", outcome, t.campaign)
         return ClickResult(dest, outcome)
 
     # --- store --------------------------------------------------------------------------------
@@ -166,4 +130,4 @@ class Pipeline:
         return STORED if stored else Drop.SUPPRESSED
 
 
-__all__ = ["STORED", "ClickResult", "Counters", "Drop", "OpenClass", "Pipeline"]
+__all__ = ["ClickResult", "OpenClass", "Pipeline"]

@@ -4,7 +4,6 @@ redirect; GET on unsubscribe or confirm links changes nothing."""
 
 from __future__ import annotations
 
-import base64
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any, Literal
@@ -21,16 +20,13 @@ from cmp.errors import DomainError, ErrorKind, FieldError
 from cmp.storage.base import StorageError
 from cmp.storage.writer import WriterClosed
 from pixel import pages
+from pixel.outcomes import GIF, GIF_HEADERS, GIF_TYPE, GIF_UNAVAILABLE_HEADERS
 from pixel.prepare import SEND
 from pixel.service import EmailService
 
-GIF = base64.b64decode("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
-assert len(GIF) == 43
-_PIXEL_HEADERS = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0",
-                  "Pragma": "no-cache", "Expires": "0"}
-_GIF_OK = Response(GIF, media_type="image/gif", headers=_PIXEL_HEADERS)
-_GIF_UNAVAILABLE = Response(GIF, status_code=503, media_type="image/gif",
-                            headers={**_PIXEL_HEADERS, "Retry-After": "1"})
+_GIF_OK = Response(GIF, media_type=GIF_TYPE, headers=GIF_HEADERS)
+_GIF_UNAVAILABLE = Response(GIF, status_code=503, media_type=GIF_TYPE,
+                            headers=GIF_UNAVAILABLE_HEADERS)
 _PAGE_HEADERS = {**NO_STORE, "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex",
                  "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
                                             "form-action 'self'"}

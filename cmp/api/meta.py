@@ -32,9 +32,10 @@ async def metrics(request: Request) -> Response:
     ]
     beacon = getattr(request.app.state, "beacon", None)
     if beacon is not None:  # every beacon outcome, logged or dropped, by reason
+        # "beacon" is pixel.outcomes.BEACON_KIND, spelled out: cmp/ sits below pixel/.
         lines.append("# TYPE consentry_beacon_events_total counter")
         lines += [f'consentry_beacon_events_total{{site="{site}",outcome="{outcome}"}} {n}'
-                  for (site, outcome), n in sorted(beacon.counters.counts.items())]
+                  for (site, outcome), n in sorted(beacon.counters.by_site("beacon").items())]
     # Rate limits, and whether the shared windows (Redis) answer: a fallback count that grows
     # means each worker decides alone (bursts split across workers go unseen).
     lines.append("# TYPE consentry_rate_limited_total counter")
