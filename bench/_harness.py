@@ -327,7 +327,7 @@ def prepared_links(config: Path, database: str, secret_file: Path,
     from cmp.app_state import Services
     from cmp.config import load_config
     from cmp.settings import Settings
-    from pixel.service import EmailService
+    from pixel.email.service import EmailService
 
     async def run() -> tuple[str, str]:
         settings = Settings.load(config, database=database, secret_file=str(secret_file))

@@ -18,11 +18,11 @@ from cmp.storage.base import StorageError
 from cmp.storage.writer import WriterClosed
 from consentry import openapi
 from dashboards.routes import routes as dashboard_routes
-from pixel.beacon_routes import build_pipeline
-from pixel.beacon_routes import routes as beacon_routes
-from pixel.fastpath import OpenPixelFastPath
-from pixel.routes import routes as email_routes
-from pixel.service import EmailService
+from pixel.email.fastpath import OpenPixelFastPath
+from pixel.email.routes import routes as email_routes
+from pixel.email.service import EmailService
+from pixel.web.routes import build_pipeline
+from pixel.web.routes import routes as beacon_routes
 
 
 def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None) -> Starlette:

@@ -271,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(s)
     s.set_defaults(func=cmd_purge)
 
-    from pixel.cli import add_email_parser  # e-mail subcommands live with the e-mail code
+    from pixel.email.cli import add_email_parser  # e-mail subcommands live with the e-mail code
 
     add_email_parser(sub, with_config, _with_services)
     return p

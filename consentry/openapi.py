@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from cmp import __version__
 from cmp.consent import ConsentIn
-from pixel.recipients import SignupIn
+from pixel.email.recipients import SignupIn
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 SITE = {"name": "site", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -73,7 +73,7 @@ OPERATIONS += [
 ]
 
 
-# Tag gate and web beacon (pixel/beacon_routes.py).
+# Tag gate and web beacon (pixel/web/routes.py).
 OPERATIONS += [
     ("get", "/v1/sites/{site}/tags",
      "Tags allowed for the consent token presented (cookie or Bearer), in load order, and why "

@@ -10,7 +10,7 @@ from typing import Any
 from cmp.ledger import Notice, StoredEvent, current_choices
 from cmp.storage.base import LedgerStore
 from cmp.types import Choices
-from pixel.recipients import AddressError
+from pixel.email.recipients import AddressError
 
 SUBJECT_RE = re.compile(r"^(c|r)_[A-Za-z0-9_-]{8,64}$")
 

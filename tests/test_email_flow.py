@@ -18,7 +18,7 @@ from cmp.app_state import Services
 from cmp.config import load_config
 from cmp.settings import Settings
 from consentry.app import create_app
-from pixel.service import EmailService
+from pixel.email.service import EmailService
 
 SECRET = b"email-test-master-secret-" + b"z" * 40
 BASE = "https://cmp.example"
@@ -372,7 +372,7 @@ async def test_signup_after_unsubscribe_resubscribes(env: Env) -> None:
 
 
 async def test_a_burst_asks_for_reclassification_once_per_window() -> None:
-    from pixel.classify import BurstTracker
+    from pixel.email.classify import BurstTracker
 
     b = BurstTracker(window=2.0)
     # A replayed honeypot link: the first click reclassifies, the next thousand do not.
@@ -401,7 +401,7 @@ async def test_replayed_honeypot_clicks_stay_machine_and_counted(env: Env) -> No
 
 async def test_pixel_fast_path_answers_like_the_routed_pixel(env: Env) -> None:
     """The plain-ASGI fast path and the routed handler give the same bytes and headers."""
-    from pixel.routes import open_pixel
+    from pixel.email.routes import open_pixel
 
     await env.subscribe("eve@example.com", ["news"], tracking=True)
     prep = await env.prepare("eve@example.com", HTML)

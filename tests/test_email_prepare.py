@@ -58,7 +58,7 @@ async def test_headers_pass_listunsub_audit_and_its_provider_post_unsubscribes(e
 
 
 async def test_dkim_signed_message_verifies_and_covers_both_headers(env: Env) -> None:
-    from pixel.prepare import DkimKey
+    from pixel.email.prepare import DkimKey
 
     await env.subscribe("bob@example.com", ["news"], tracking=True)
     prep = await env.prepare("bob@example.com", HTML)
@@ -82,7 +82,7 @@ async def test_dkim_signed_message_verifies_and_covers_both_headers(env: Env) ->
 
 
 async def test_refused_without_consent_or_when_suppressed(env: Env) -> None:
-    from pixel.prepare import Refused
+    from pixel.email.prepare import Refused
 
     with pytest.raises(Refused, match="no marketing consent"):
         await env.prepare("nobody@example.com", HTML)
@@ -101,7 +101,7 @@ def _sends(env: Env) -> list[tuple[object, ...]]:
 
 
 async def test_each_prepared_message_is_one_send_and_a_refused_one_none(env: Env) -> None:
-    from pixel.prepare import Refused
+    from pixel.email.prepare import Refused
 
     await env.subscribe("ann@example.com", ["news"], tracking=True)
     await env.subscribe("bob@example.com", ["news"], tracking=False)

@@ -10,9 +10,9 @@ import pytest
 
 from cmp.keys import Keyring
 from consentry.app import create_app
-from pixel.classify import OpenClass, classify_open, scanner_ua
-from pixel.tokens import BadToken, EmailTokens
-from pixel.urls import safe_destination
+from pixel.email.classify import OpenClass, classify_open, scanner_ua
+from pixel.email.tokens import BadToken, EmailTokens
+from pixel.email.urls import safe_destination
 from tests.test_email_flow import HTML, SECRET, Env, build, links, path
 
 ATTACKS = [

@@ -152,7 +152,7 @@ def test_the_graph_is_read() -> None:
     # A parser that saw nothing would pass everything below: make sure it sees known edges.
     edges = {(e.source, e.target) for e in import_graph()}
     assert ("cmp.api.http", "cmp.errors") in edges
-    assert ("consentry.app", "pixel.routes") in edges
+    assert ("consentry.app", "pixel.email.routes") in edges
     assert ("dashboards.routes", "dashboards.charts") in edges
 
 

@@ -72,7 +72,7 @@ class EmailSignup:
     confirmed: str | None
 
 
-# --- web beacon (pixel/beacon.py) ---------------------------------------------------------------
+# --- web beacon (pixel/web/beacon.py) -----------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class BeaconRow:

@@ -27,7 +27,7 @@ from cmp.app_state import Services
 from cmp.config import load_config
 from cmp.settings import Settings
 from dashboards.passwords import hash_password
-from pixel.service import EmailService
+from pixel.email.service import EmailService
 from tests.browser.conftest import Server, _start, _stop, free_port
 from tests.conftest import site_toml
 

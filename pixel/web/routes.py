@@ -26,9 +26,9 @@ from cmp.errors import ErrorKind, FieldError
 from cmp.grants import Basis, basis, decide_tags, effective
 from cmp.storage.base import StorageError
 from cmp.storage.writer import WriterClosed
-from pixel.beacon import MAX_BODY, BeaconInputError, BeaconPipeline, Context
 from pixel.outcomes import GIF, GIF_HEADERS, GIF_TYPE, GIF_UNAVAILABLE_HEADERS, Drop
-from pixel.tags import decision_doc
+from pixel.web.beacon import MAX_BODY, BeaconInputError, BeaconPipeline, Context
+from pixel.web.tags import decision_doc
 
 _GATE_HEADERS = {"Cache-Control": "private, no-store", "Vary": "Cookie, Authorization, Sec-GPC"}
 

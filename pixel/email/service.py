@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cmp.app_state import Services
-from pixel.pipeline import Pipeline
-from pixel.prepare import Preparer
-from pixel.recipients import EmailConsents
-from pixel.tokens import EmailTokens
+from pixel.email.pipeline import Pipeline
+from pixel.email.prepare import Preparer
+from pixel.email.recipients import EmailConsents
+from pixel.email.tokens import EmailTokens
 
 
 @dataclass

@@ -29,7 +29,7 @@ from cmp.policy import PolicyEngine
 from cmp.storage.base import EmailConsentStore, EmailSignup, Engagement
 from cmp.types import EventKind, Visitor
 from cmp.uaclass import ua_class
-from pixel.tokens import BadToken, EmailTokens, UnsubToken
+from pixel.email.tokens import BadToken, EmailTokens, UnsubToken
 
 ALL = "#all"  # suppression scope: every marketing list
 TRACKING = "#tracking"  # suppression scope: no engagement logging

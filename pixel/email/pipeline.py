@@ -15,7 +15,7 @@ from cmp.config import Config, EmailConfig
 from cmp.ledger import iso
 from cmp.storage.base import EmailStore, Engagement
 from cmp.windows import Windows
-from pixel.classify import (
+from pixel.email.classify import (
     HUMAN_OPENS,
     BurstTracker,
     ClickReason,
@@ -23,10 +23,10 @@ from pixel.classify import (
     classify_click,
     classify_open,
 )
+from pixel.email.recipients import TRACKING
+from pixel.email.tokens import HONEYPOT, BadToken, ClickToken, EmailTokens, OpenToken
+from pixel.email.urls import safe_destination
 from pixel.outcomes import STORED, Counters, Drop
-from pixel.recipients import TRACKING
-from pixel.tokens import HONEYPOT, BadToken, ClickToken, EmailTokens, OpenToken
-from pixel.urls import safe_destination
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 Every e-mail open is a request; a campaign of a million messages is a million of them. The
 framework's routing, Request and Response objects are most of the cost of a request that only
 needs the path and the User-Agent, so this middleware answers `GET|HEAD /e/o/{token}.gif`
-itself with exactly what the routed version (pixel.routes.open_pixel) answers: the same
+itself with exactly what the routed version (pixel.email.routes.open_pixel) answers: the same
 43-byte GIF whatever happened, 503 only when the database could not commit.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 
 from cmp.storage.base import StorageError
 from cmp.storage.writer import WriterClosed
+from pixel.email.pipeline import Pipeline
 from pixel.outcomes import GIF, GIF_HEADERS, GIF_TYPE
-from pixel.pipeline import Pipeline
 
 _HEADERS = [(b"content-type", GIF_TYPE.encode()), (b"content-length", str(len(GIF)).encode())] + [
     (k.lower().encode(), v.encode()) for k, v in GIF_HEADERS.items()]

@@ -28,9 +28,9 @@ from email.utils import format_datetime, make_msgid
 from cmp.errors import ErrorKind, FieldError
 from cmp.ledger import iso
 from cmp.storage.base import Engagement
-from pixel.recipients import ALL, AddressError, EmailConsents, tracking_allowed
-from pixel.tokens import HONEYPOT, check_id
-from pixel.urls import safe_destination
+from pixel.email.recipients import ALL, AddressError, EmailConsents, tracking_allowed
+from pixel.email.tokens import HONEYPOT, check_id
+from pixel.email.urls import safe_destination
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 SEND, SENT = "send", "sent"  # engagement kind and class of a prepared (sent) message

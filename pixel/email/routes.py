@@ -19,10 +19,10 @@ from cmp.app_state import services
 from cmp.errors import DomainError, ErrorKind, FieldError
 from cmp.storage.base import StorageError
 from cmp.storage.writer import WriterClosed
-from pixel import pages
+from pixel.email import pages
+from pixel.email.prepare import SEND
+from pixel.email.service import EmailService
 from pixel.outcomes import GIF, GIF_HEADERS, GIF_TYPE, GIF_UNAVAILABLE_HEADERS
-from pixel.prepare import SEND
-from pixel.service import EmailService
 
 _GIF_OK = Response(GIF, media_type=GIF_TYPE, headers=GIF_HEADERS)
 _GIF_UNAVAILABLE = Response(GIF, status_code=503, media_type=GIF_TYPE,
@@ -164,7 +164,7 @@ async def signup(request: Request) -> Response:
     refused = _admin(request)
     if refused:
         return refused
-    from pixel.recipients import parse_signup
+    from pixel.email.recipients import parse_signup
 
     svc = services(request)
     try:

@@ -12,7 +12,7 @@ from typing import Any
 
 from cmp.errors import FieldError
 from cmp.ledger import iso, utc_now
-from pixel.recipients import AddressError
+from pixel.email.recipients import AddressError
 
 Runner = Callable[[argparse.Namespace, Callable[[Any], Awaitable[int]]], int]
 
@@ -21,8 +21,8 @@ FALSE = {"0", "false", "no", "n", "off", ""}
 
 
 def cmd_prepare(args: argparse.Namespace, with_services: Runner) -> int:
-    from pixel.prepare import DkimKey
-    from pixel.service import EmailService
+    from pixel.email.prepare import DkimKey
+    from pixel.email.service import EmailService
 
     html = Path(args.html).read_text("utf-8")
     key = None
@@ -56,7 +56,7 @@ def cmd_prepare(args: argparse.Namespace, with_services: Runner) -> int:
 
 def cmd_import(args: argparse.Namespace, with_services: Runner) -> int:
     """Columns: email, lists (';'-separated), tracking, country, language, consented_at, source."""
-    from pixel.service import EmailService
+    from pixel.email.service import EmailService
 
     data = Path(args.file).read_bytes()
     digest = hashlib.sha256(data).hexdigest()
