@@ -1,7 +1,8 @@
 """The import graph keeps its layers: cmp/ (core) < pixel/ < dashboards/ < consentry/ (assembly).
 
 A module may import its own layer and the layers below it, never one above; and no set of
-modules imports itself round in a circle. Read from the source (ast), so an import inside a
+modules imports itself round in a circle. Inside pixel/ the e-mail side and the web beacon/tag
+gate stay apart: neither imports the other, and what they share sits at pixel/ top. Read from the source (ast), so an import inside a
 function or under `if TYPE_CHECKING:` counts too: it is still a dependency a reader has to hold.
 """
 
@@ -17,6 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # Lowest first: each may import only itself and what is listed before it.
 LAYERS = ("cmp", "pixel", "dashboards", "consentry")
 RANK = {name: i for i, name in enumerate(LAYERS)}
+# Sub-areas of a layer that must stay apart: none imports another, and the layer's shared
+# modules (those in no sub-area, e.g. pixel.outcomes) import none of them, so two sub-areas
+# cannot meet through a shared module either.
+APART = {"pixel": ("pixel.email", "pixel.web")}
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,25 @@ def upward_imports(edges: list[Import]) -> list[str]:
     return bad
 
 
+def _area(module: str, areas: tuple[str, ...]) -> str | None:
+    return next((a for a in areas if module == a or module.startswith(a + ".")), None)
+
+
+def crossed_areas(edges: list[Import]) -> list[str]:
+    bad = []
+    for e in edges:
+        layer = e.source.split(".")[0]
+        areas = APART.get(layer)
+        if not areas or e.target.split(".")[0] != layer:
+            continue  # another layer's import of the sub-areas is the layer rule's business
+        src, dst = _area(e.source, areas), _area(e.target, areas)
+        if dst is not None and src != dst:
+            what = f"{src} must not import {dst}" if src else \
+                f"shared {layer}/ modules import no sub-area"
+            bad.append(f"{e.where}: {e.source} imports {e.target} ({what})")
+    return bad
+
+
 def cycles(edges: list[Import]) -> list[list[str]]:
     """Strongly connected components with more than one module (Tarjan, iterative)."""
     graph: dict[str, set[str]] = {}
@@ -161,6 +185,18 @@ def test_no_import_runs_up_a_layer() -> None:
     assert not bad, "imports from a lower layer to a higher one:\n" + "\n".join(bad)
 
 
+def test_sub_areas_stay_apart() -> None:
+    known = our_modules()
+    for areas in APART.values():  # a renamed sub-area would pass vacuously: it must exist
+        assert all(a in known for a in areas), f"no such package among {areas}"
+    edges = import_graph()
+    seen = {(e.source, e.target) for e in edges}
+    assert ("pixel.email.pipeline", "pixel.outcomes") in seen  # both read the shared module
+    assert ("pixel.web.beacon", "pixel.outcomes") in seen
+    bad = crossed_areas(edges)
+    assert not bad, "sub-areas that must stay apart import each other:\n" + "\n".join(bad)
+
+
 def test_no_import_cycle() -> None:
     edges = import_graph()
     found = cycles(edges)
@@ -187,3 +223,16 @@ def test_upward_finder() -> None:
              Import("dashboards.x", "pixel.y", "dashboards/x.py:1"),
              Import("pixel.cli", "consentry.cli", "pixel/cli.py:2")]
     assert [b.split(":")[0] for b in upward_imports(edges)] == ["cmp/app.py", "pixel/cli.py"]
+
+
+def test_area_finder() -> None:
+    edges = [Import("pixel.email.routes", "pixel.web.beacon", "pixel/email/routes.py:1"),
+             Import("pixel.web.routes", "pixel.email.service", "pixel/web/routes.py:2"),
+             Import("pixel.outcomes", "pixel.email.pipeline", "pixel/outcomes.py:3"),
+             Import("pixel.email.pipeline", "pixel.outcomes", "pixel/email/pipeline.py:4"),
+             Import("pixel.email.service", "pixel.email.pipeline", "pixel/email/service.py:5"),
+             Import("pixel.web.routes", "pixel.web", "pixel/web/routes.py:6"),
+             Import("consentry.app", "pixel.web.routes", "consentry/app.py:7"),
+             Import("pixel.emails", "pixel.web", "pixel/emails.py:8")]  # not pixel.email
+    assert [b.split(":")[0] for b in crossed_areas(edges)] == [
+        "pixel/email/routes.py", "pixel/web/routes.py", "pixel/outcomes.py", "pixel/emails.py"]
