@@ -159,7 +159,7 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
 def _verify_without_config(args: argparse.Namespace) -> int:
     """Verification needs no keys and no config: only the database."""
     from cmp.app_state import storage_for
-    from cmp.ledger import verify_chain
+    from cmp.ledger import verify_site
 
     # CONSENTRY_* storage settings still apply (e.g. pg_statement_cache_size behind pgbouncer)
     storage = storage_for(Settings.load(None, database=args.database))
@@ -170,7 +170,7 @@ def _verify_without_config(args: argparse.Namespace) -> int:
             sites = [args.site] if args.site else await storage.sites()
             ok = True
             for s in sites:
-                r = await verify_chain(s, storage.iter_chain(s), await storage.chain_head(s))
+                r = await verify_site(storage, s)
                 print(r.line())
                 ok &= r.ok
             if not sites:

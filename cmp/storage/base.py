@@ -59,14 +59,20 @@ class LedgerStore(Protocol):
 
     async def notice(self, texts_hash: str) -> Notice | None: ...
 
-    async def erase_subject(self, site: str, subject: str) -> int:
-        """Anonymise a subject's events (personal fields and subject id); returns rows changed."""
+    async def erase_subject(self, site: str, subject: str, seqs: list[int]) -> int:
+        """Anonymise the listed events of a subject (personal fields and subject id); returns
+        rows changed. The caller has recorded the erasure first (an erase event listing `seqs`):
+        verify refuses anonymised rows no record covers."""
 
     async def subjects_expiring(self, site: str, now: str) -> list[str]:
         """Subjects whose latest event is a grant/update whose expires_at is before `now`."""
 
-    async def delete_before(self, site: str, before: str) -> int:
-        """Anonymise events older than `before` (retention); returns rows changed."""
+    async def identified_before(self, site: str, before: str) -> int:
+        """How many events older than `before` still carry personal fields."""
+
+    async def delete_before(self, site: str, before: str, below_seq: int) -> int:
+        """Anonymise events older than `before` and earlier in the chain than `below_seq` (the
+        retention record the caller appended first); returns rows changed."""
 
     async def count_events(self, site: str | None = None) -> int: ...
 
