@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cmp import CMP_NAME, __version__
+from cmp.checkpoints import CheckpointService
 from cmp.config import Config, SiteConfig
 from cmp.errors import ErrorKind, FieldError
 from cmp.geo import truncate_ip
@@ -96,8 +97,10 @@ def lifetime_days(site: SiteConfig, choices: Choices) -> int:
 
 class ConsentService:
     def __init__(self, config: Config, storage: ConsentStore, policy: PolicyEngine,
-                 tokens: TokenService, keyring: Keyring) -> None:
+                 tokens: TokenService, keyring: Keyring,
+                 checkpoints: CheckpointService | None = None) -> None:
         self.config = config
+        self.checkpoints = checkpoints  # receipts carry inclusion proofs when given
         self.storage = storage
         self.policy = policy
         self.tokens = tokens
@@ -200,7 +203,8 @@ class ConsentService:
         events = await self.storage.events_for_subject(site_id, subject)
         if not events:
             return None
-        return build_receipt(site_id, site, subject, events, self.keyring.site(site_id))
+        proof = await self.checkpoints.inclusion(site_id, events) if self.checkpoints else None
+        return build_receipt(site_id, site, subject, events, self.keyring.site(site_id), proof)
 
     async def export(self, site_id: str, subject: str) -> dict[str, Any] | None:
         """Everything held about one subject, with the texts they were shown."""

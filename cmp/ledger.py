@@ -20,7 +20,7 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -182,13 +182,18 @@ class ChainReport:
         return f"{self.site}: BROKEN after {self.checked} good events: {self.problem}"
 
 
+Head = tuple[int, str] | None
+
+
 async def verify_chain(site: str, rows: AsyncIterable[StoredEvent],
-                       head: tuple[int, str] | None,
+                       head: Head | Callable[[], Awaitable[Head]],
                        notice: NoticeLookup | None = None) -> ChainReport:
     """Walk one site's events in seq order and report the first broken link.
 
     `notice` looks a texts_hash up in the notices table; without it the texts shown are not
-    checked (only tests of the chain alone leave it out: use `verify_site`)."""
+    checked (only tests of the chain alone leave it out: use `verify_site`). `head` may be a
+    function read after the walk, so events appended during a walk of a live ledger do not look
+    like a cut chain."""
     expected_seq, prev = 1, GENESIS
     checked = 0
     anonymised: dict[int, str] = {}  # seq -> ts of anonymised rows no erase record covers yet
@@ -239,6 +244,8 @@ async def verify_chain(site: str, rows: AsyncIterable[StoredEvent],
         prev = ev.hash
         expected_seq += 1
         checked += 1
+    if callable(head):
+        head = await head()
     if head is None and checked:
         return ChainReport(site, checked, False,
                            "the site has events but no chain head (head deleted, and perhaps "
@@ -284,7 +291,7 @@ async def verify_site(store: ChainSource, site: str,
 
     `rows` replaces the store's chain (e.g. the chain passed through a Merkle accumulator)."""
     return await verify_chain(site, rows if rows is not None else store.iter_chain(site),
-                              await store.chain_head(site), store.notice)
+                              lambda: store.chain_head(site), store.notice)
 
 
 def current_choices(events: Iterable[StoredEvent]) -> tuple[Choices | None, StoredEvent | None]:
