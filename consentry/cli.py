@@ -66,6 +66,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "CONSENTRY_SECRET_FILE": str(data / "consentry.secret"),
         "CONSENTRY_PUBLIC_URL": base,
         "CONSENTRY_DEMO": "1",
+        # Checkpoints every minute, so the demo shows a signed tree head soon after a consent.
+        "CONSENTRY_CHECKPOINT_INTERVAL_MINUTES": os.environ.get(
+            "CONSENTRY_CHECKPOINT_INTERVAL_MINUTES", "1"),
         "CONSENTRY_DEMO_ADMIN_HASH": key_hash,
         "CONSENTRY_DEMO_ORIGINS": " ".join([base, base.replace("127.0.0.1", "localhost"),
                                             *args.origin]),
@@ -74,6 +77,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
   demo page       {base}/
   config API      {base}/v1/sites/demo/config
   OpenAPI         {base}/openapi.json
+  checkpoints     {base}/v1/sites/demo/checkpoints/latest   (signed tree head, each minute)
   admin key       {key}   (valid while this demo runs)
   try             curl -H 'Authorization: Bearer {key}' {base}/v1/sites/demo/ledger/verify
 Press Ctrl+C to stop.""", flush=True)
