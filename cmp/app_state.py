@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cmp.checkpoints import CheckpointService
 from cmp.config import Config
 from cmp.consent import ConsentService
 from cmp.keys import Keyring, load_master_secret
@@ -39,6 +40,8 @@ class Services:
     # Sliding windows (rate limits, click bursts): in memory, or in Redis shared by all workers.
     windows: Windows
     limits: RateLimits
+    # Signed tree heads of the ledger (cmp/checkpoints.py).
+    checkpoints: CheckpointService
 
     @classmethod
     def build(cls, config: Config, settings: Settings, *, master_secret: bytes | None = None,
@@ -47,10 +50,11 @@ class Services:
         storage = storage_for(settings)
         policy = PolicyEngine(config, settings)
         tokens = TokenService(keyring)
-        consent = ConsentService(config, storage, policy, tokens, keyring)
+        checkpoints = CheckpointService(storage, keyring)
+        consent = ConsentService(config, storage, policy, tokens, keyring, checkpoints)
         windows = open_windows(settings.redis_url, settings.redis_prefix)
         return cls(config, settings, storage, policy, keyring, tokens, consent,
-                   extra_admin_hashes or {}, windows, RateLimits(windows, settings))
+                   extra_admin_hashes or {}, windows, RateLimits(windows, settings), checkpoints)
 
     def admin_hashes(self, site_id: str) -> list[str]:
         site = self.config.sites.get(site_id)

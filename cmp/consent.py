@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cmp import CMP_NAME, __version__
+from cmp.checkpoints import CheckpointService
 from cmp.config import Config, SiteConfig
 from cmp.errors import ErrorKind, FieldError
 from cmp.geo import truncate_ip
@@ -29,7 +30,7 @@ from cmp.ledger import (
     current_choices,
     iso,
     utc_now,
-    verify_chain,
+    verify_site,
 )
 from cmp.policy import Decision, PolicyEngine
 from cmp.receipts import build_receipt
@@ -96,8 +97,10 @@ def lifetime_days(site: SiteConfig, choices: Choices) -> int:
 
 class ConsentService:
     def __init__(self, config: Config, storage: ConsentStore, policy: PolicyEngine,
-                 tokens: TokenService, keyring: Keyring) -> None:
+                 tokens: TokenService, keyring: Keyring,
+                 checkpoints: CheckpointService | None = None) -> None:
         self.config = config
+        self.checkpoints = checkpoints  # receipts carry inclusion proofs when given
         self.storage = storage
         self.policy = policy
         self.tokens = tokens
@@ -200,7 +203,8 @@ class ConsentService:
         events = await self.storage.events_for_subject(site_id, subject)
         if not events:
             return None
-        return build_receipt(site_id, site, subject, events, self.keyring.site(site_id))
+        proof = await self.checkpoints.inclusion(site_id, events) if self.checkpoints else None
+        return build_receipt(site_id, site, subject, events, self.keyring.site(site_id), proof)
 
     async def export(self, site_id: str, subject: str) -> dict[str, Any] | None:
         """Everything held about one subject, with the texts they were shown."""
@@ -230,21 +234,27 @@ class ConsentService:
         subject/recipient link. E-mail suppressions stay: forgetting an unsubscribe would mail
         the person again. Returns the number of rows changed."""
         self.site(site_id)
-        n = await self.storage.erase_subject(site_id, subject)
+        seqs = [ev.seq for ev in await self.storage.events_for_subject(site_id, subject)
+                if ev.personal is not None]
+        n = len(seqs)
         n += await self.storage.beacon_erase_subject(site_id, subject)
         n += await self.storage.email_erase_recipient(site_id, subject)
         if n:
+            # Recorded before it is applied: verify accepts an anonymised row only when an
+            # erase event lists it, and a crash in between leaves rows listed but intact (a
+            # retry anonymises them), never anonymised rows without a record.
             marker = "erased_" + self.keyring.site(site_id).pseudonym(subject)[:32]
             await self.storage.append(NewEvent.build(
                 site=site_id, subject=marker, kind=EventKind.ERASE,
-                payload={"action": "erase", "events_anonymised": n,
+                payload={"action": "erase", "events_anonymised": n, "erased_seqs": seqs,
                          "cmp": f"{CMP_NAME}/{__version__}"}))
+            if seqs:
+                await self.storage.erase_subject(site_id, subject, seqs)
         return n
 
     async def verify(self, site_id: str | None = None) -> list[ChainReport]:
         sites = [site_id] if site_id else await self.storage.sites()
-        return [await verify_chain(s, self.storage.iter_chain(s), await self.storage.chain_head(s))
-                for s in sites]
+        return [await verify_site(self.storage, s) for s in sites]
 
     async def purge(self, now: datetime | None = None) -> dict[str, dict[str, int]]:
         """Expire consents past their lifetime; anonymise events past the site's retention.
@@ -262,7 +272,17 @@ class ConsentService:
                              "revision": site.revision, "cmp": f"{CMP_NAME}/{__version__}"}))
                 expired += 1
             cutoff = now - timedelta(days=site.retention_days)
-            anonymised = await self.storage.delete_before(site_id, iso(cutoff))
+            before = iso(cutoff)
+            anonymised = 0
+            if await self.storage.identified_before(site_id, before):
+                # Recorded first, like an erasure: verify accepts rows anonymised by retention
+                # only when older than a cutoff recorded later in the chain.
+                record = await self.storage.append(NewEvent.record(
+                    site=site_id, kind=EventKind.ERASE,
+                    payload={"action": "retention", "before": before,
+                             "retention_days": site.retention_days,
+                             "cmp": f"{CMP_NAME}/{__version__}"}))
+                anonymised = await self.storage.delete_before(site_id, before, record.seq)
             deleted = await self.storage.delete_activity_before(site_id, int(cutoff.timestamp() * 1000))
             out[site_id] = {"expired": expired, "anonymised": anonymised, "activity_deleted": deleted}
         return out

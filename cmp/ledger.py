@@ -5,6 +5,13 @@ personal_digest, prev_hash])). Personal fields (subject id, truncated IP) are co
 through `personal_digest` = sha256(canonical_json(personal)), and `personal` carries a random
 salt, so erasing a person (nulling `personal`) leaves every link verifiable while the digest
 alone reveals nothing guessable about the truncated IP.
+
+Erasure is recorded before it is applied: an `erase` event lists the seqs it anonymises
+(`erased_seqs`), a retention sweep names its cutoff (`before`, for events older than it and
+earlier in the chain). Verify accepts an anonymised row only when such a record covers it, and
+an anonymised row must carry no subject, so neither an unrecorded anonymisation (hiding who
+chose) nor a re-attribution (giving an erased event a subject again) passes. Verify also
+recomputes the hash of every notice (the texts shown) an event points at.
 """
 
 from __future__ import annotations
@@ -13,15 +20,19 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from cmp.config import canonical_json
 from cmp.types import Choices, EventKind
 
 GENESIS = "0" * 64
+# The personal digest of an event that never had personal fields (a retention record): the
+# digest of JSON null, which no salted personal object can have, so an erased row cannot pass
+# for one.
+NO_PERSONAL_DIGEST = hashlib.sha256(b"null").hexdigest()
 
 
 def utc_now() -> datetime:
@@ -52,10 +63,10 @@ class NewEvent:
     """An event before the writer gives it its place in the chain."""
 
     site: str
-    subject: str
+    subject: str | None  # None only for records about the ledger itself
     kind: EventKind
     payload: dict[str, Any]  # proof fields: regime, revision, texts_hash, action, choices ...
-    personal: dict[str, Any]  # subject and truncated IP; erased on request
+    personal: dict[str, Any] | None  # subject and truncated IP; erased on request
     notice: Notice | None = None
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     ts: str = field(default_factory=lambda: iso(utc_now()))
@@ -74,6 +85,11 @@ class NewEvent:
         personal = {"subject": subject, "ip": ip_truncated, "salt": secrets.token_hex(16)}
         return cls(site=site, subject=subject, kind=kind, payload=payload, personal=personal,
                    notice=notice)
+
+    @classmethod
+    def record(cls, *, site: str, kind: EventKind, payload: dict[str, Any]) -> NewEvent:
+        """An event about the ledger itself (a retention sweep): no subject, no personal fields."""
+        return cls(site=site, subject=None, kind=kind, payload=payload, personal=None)
 
     @property
     def personal_digest(self) -> str:
@@ -166,11 +182,23 @@ class ChainReport:
         return f"{self.site}: BROKEN after {self.checked} good events: {self.problem}"
 
 
+Head = tuple[int, str] | None
+
+
 async def verify_chain(site: str, rows: AsyncIterable[StoredEvent],
-                       head: tuple[int, str] | None) -> ChainReport:
-    """Walk one site's events in seq order and report the first broken link."""
+                       head: Head | Callable[[], Awaitable[Head]],
+                       notice: NoticeLookup | None = None) -> ChainReport:
+    """Walk one site's events in seq order and report the first broken link.
+
+    `notice` looks a texts_hash up in the notices table; without it the texts shown are not
+    checked (only tests of the chain alone leave it out: use `verify_site`). `head` may be a
+    function read after the walk, so events appended during a walk of a live ledger do not look
+    like a cut chain."""
     expected_seq, prev = 1, GENESIS
     checked = 0
+    anonymised: dict[int, str] = {}  # seq -> ts of anonymised rows no erase record covers yet
+    erased_seqs: set[int] = set()  # seqs erase events said they anonymise
+    notices: dict[str, str | None] = {}  # texts_hash -> problem (None: checked, fine)
     async for ev in rows:
         where = f"event seq {ev.seq} (id {ev.event_id})"
         if ev.seq != expected_seq:
@@ -191,14 +219,79 @@ async def verify_chain(site: str, rows: AsyncIterable[StoredEvent],
                                    f"{where}: personal fields do not match their digest (row edited)")
             if ev.personal.get("subject") != ev.subject:
                 return ChainReport(site, checked, False, f"{where}: subject column edited")
+        else:
+            if ev.subject is not None:
+                return ChainReport(site, checked, False,
+                                   f"{where}: an anonymised event was given a subject "
+                                   "(re-attributed)")
+            if ev.personal_digest != NO_PERSONAL_DIGEST:
+                anonymised[ev.seq] = ev.ts
+        if ev.kind == EventKind.ERASE:
+            listed = ev.payload.get("erased_seqs")
+            if isinstance(listed, list):
+                erased_seqs.update(s for s in listed if isinstance(s, int) and s < ev.seq)
+            before = ev.payload.get("before")
+            if isinstance(before, str):
+                # A retention record covers what is older than its cutoff and came before it.
+                for seq in [s for s, ts in anonymised.items() if ts < before]:
+                    del anonymised[seq]
+        h = ev.payload.get("texts_hash")
+        if notice is not None and isinstance(h, str):
+            if h not in notices:
+                notices[h] = await _notice_problem(h, notice)
+            if notices[h] is not None:
+                return ChainReport(site, checked, False, f"{where}: {notices[h]}")
         prev = ev.hash
         expected_seq += 1
         checked += 1
+    if callable(head):
+        head = await head()
+    if head is None and checked:
+        return ChainReport(site, checked, False,
+                           "the site has events but no chain head (head deleted, and perhaps "
+                           "events cut from the end)")
     if head is not None and (head[0] != checked or head[1] != prev):
         return ChainReport(site, checked, False,
                            f"chain head says seq {head[0]} but the chain ends at seq {checked} "
                            "(events removed from the end, or head edited)")
+    unrecorded = sorted(s for s in anonymised if s not in erased_seqs)
+    if unrecorded:
+        return ChainReport(site, checked, False,
+                           f"event seq {unrecorded[0]}: personal fields removed without a "
+                           f"recorded erasure ({len(unrecorded)} such event(s))")
     return ChainReport(site, checked, True)
+
+
+class NoticeLookup(Protocol):
+    async def __call__(self, texts_hash: str, /) -> Notice | None: ...
+
+
+async def _notice_problem(texts_hash: str, notice: NoticeLookup) -> str | None:
+    n = await notice(texts_hash)
+    if n is None:
+        return f"the notice it points at ({texts_hash[:16]}…) is missing (texts deleted)"
+    if hashlib.sha256(canonical_json(n.texts)).hexdigest() != texts_hash:
+        return f"the notice it points at ({texts_hash[:16]}…) does not match its hash (texts edited)"
+    return None
+
+
+class ChainSource(Protocol):
+    """What verification reads: the ledger part of a store (cmp.storage.base.LedgerStore)."""
+
+    def iter_chain(self, site: str) -> AsyncIterator[StoredEvent]: ...
+
+    async def chain_head(self, site: str) -> tuple[int, str] | None: ...
+
+    async def notice(self, texts_hash: str) -> Notice | None: ...
+
+
+async def verify_site(store: ChainSource, site: str,
+                      rows: AsyncIterable[StoredEvent] | None = None) -> ChainReport:
+    """Everything verify checks for one site: chain, head, erasure records, notices.
+
+    `rows` replaces the store's chain (e.g. the chain passed through a Merkle accumulator)."""
+    return await verify_chain(site, rows if rows is not None else store.iter_chain(site),
+                              lambda: store.chain_head(site), store.notice)
 
 
 def current_choices(events: Iterable[StoredEvent]) -> tuple[Choices | None, StoredEvent | None]:

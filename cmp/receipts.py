@@ -14,15 +14,17 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from cmp import CMP_NAME, __version__
+from cmp.checkpoints import event_leaf, verified_head
 from cmp.config import SiteConfig, canonical_json
 from cmp.keys import SiteKeys, b64u, b64u_decode
-from cmp.ledger import StoredEvent, iso, utc_now
+from cmp.ledger import StoredEvent, iso, link_hash, utc_now
+from cmp.merkle import verify_inclusion
 
 RECEIPT_VERSION = "consentry-receipt/1"
 
 
 def build_receipt(site_id: str, site: SiteConfig, subject: str, events: list[StoredEvent],
-                  keys: SiteKeys) -> dict[str, Any]:
+                  keys: SiteKeys, ledger_proof: dict[str, Any] | None = None) -> dict[str, Any]:
     latest = events[-1]
     body = {
         "version": RECEIPT_VERSION,
@@ -40,6 +42,10 @@ def build_receipt(site_id: str, site: SiteConfig, subject: str, events: list[Sto
         ],
         "key_id": keys.receipt_key_id,
     }
+    if ledger_proof is not None:
+        # Each event's fields as hashed, its audit path and the signed tree head it is in:
+        # enough to check offline, with the public key only (verify_ledger_proof).
+        body["ledger_proof"] = ledger_proof
     signature = keys.receipt_key.sign(canonical_json(body))
     return {"receipt": body, "alg": "Ed25519", "signature": b64u(signature)}
 
@@ -57,6 +63,41 @@ def verify_receipt(doc: Any, public_key_b64u: str) -> bool:
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True
+
+
+def verify_ledger_proof(doc: Any, public_key_b64u: str) -> str | None:
+    """Check a receipt's ledger proof offline; None when it holds, else what fails.
+
+    Each event is re-hashed from its fields (so an altered event no longer gives its chain
+    hash), then its leaf must sit at its index of the tree whose root the head signs."""
+    receipt = doc.get("receipt") if isinstance(doc, dict) else None
+    proof = receipt.get("ledger_proof") if isinstance(receipt, dict) else None
+    if not isinstance(receipt, dict) or not isinstance(proof, dict) or \
+            not isinstance(proof.get("events"), list):
+        return "the receipt carries no ledger proof"
+    head = verified_head(proof.get("tree_head"), public_key_b64u)
+    if head is None:
+        return "the tree head's signature does not verify with this key"
+    if head["site"] != receipt.get("site"):
+        return "the tree head is of another site"
+    root_hash = bytes.fromhex(head["root_hash"])
+    try:
+        for ev in proof["events"]:
+            seq = ev["seq"]
+            if link_hash(head["site"], seq, ev["event_id"], ev["kind"], ev["ts"], ev["payload"],
+                         ev["personal_digest"], ev["prev_hash"]) != ev["hash"]:
+                return f"event seq {seq}: its fields do not give its hash (altered)"
+            path = [bytes.fromhex(h) for h in ev["audit_path"]]
+            if ev["leaf_index"] != seq - 1 or not verify_inclusion(
+                    seq - 1, head["tree_size"], event_leaf(ev["hash"]), path, root_hash):
+                return f"event seq {seq}: not in the signed tree of {head['tree_size']} events"
+        proven = {(ev["seq"], ev["hash"]) for ev in proof["events"]}
+        for ev in receipt.get("events") or []:
+            if (ev["seq"], ev["hash"]) not in proven:
+                return f"event seq {ev['seq']}: the proof does not cover it"
+    except (KeyError, TypeError, ValueError):
+        return "the ledger proof is malformed"
+    return None
 
 
 def public_key_doc(keys: SiteKeys) -> dict[str, Any]:

@@ -51,6 +51,13 @@ SETTINGS: tuple[Setting, ...] = (
             "window; more are dropped as rate_limited. 0: no limit."),
     Setting("login_rate_limit", 10, "Dashboard login attempts per client network per window; "
             "more get 429 without checking the password. 0: no limit."),
+    Setting("checkpoint_interval_minutes", 0, "Sign and store a checkpoint (tree head) of each "
+            "site's ledger this often while serving, when it has new events. 0: off (use "
+            "`consentry ledger checkpoint`)."),
+    Setting("checkpoint_dir", "", "Existing folder each new checkpoint is also written to "
+            "(SITE-SIZE.json), e.g. one a backup or witness copies elsewhere; empty: none."),
+    Setting("checkpoint_webhook", "", "URL each new checkpoint is POSTed to as JSON (a "
+            "witness keeping copies outside the database); empty: none."),
 )
 
 
@@ -75,6 +82,9 @@ class Settings:
     consent_rate_limit: int = 20
     beacon_rate_limit: int = 200
     login_rate_limit: int = 10
+    checkpoint_interval_minutes: int = 0
+    checkpoint_dir: str = ""
+    checkpoint_webhook: str = ""
 
     @classmethod
     def load(cls, config_path: str | Path | None = None, **overrides: Any) -> Settings:
@@ -112,6 +122,11 @@ class Settings:
             raise ConfigError(["server.redis_prefix: must not be empty"])
         if out["rate_window_s"] < 1:
             raise ConfigError(["server.rate_window_s: must be at least 1"])
+        if out["checkpoint_interval_minutes"] < 0:
+            raise ConfigError(["server.checkpoint_interval_minutes: must be 0 (off) or more"])
+        if out["checkpoint_webhook"] and not str(out["checkpoint_webhook"]).startswith(
+                ("http://", "https://")):
+            raise ConfigError(["server.checkpoint_webhook: must be an http:// or https:// URL"])
         for name in ("consent_rate_limit", "beacon_rate_limit", "login_rate_limit"):
             if out[name] < 0:
                 raise ConfigError([f"server.{name}: must be 0 (no limit) or more"])

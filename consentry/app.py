@@ -3,6 +3,7 @@ open/close). The one place that knows all three; nothing imports it but the CLI 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -11,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount
 
-from cmp.api import admin, assets, consent, meta
+from cmp.api import admin, assets, checkpoints, consent, meta
 from cmp.api.cors import SiteCORS
 from cmp.app_state import Services
+from cmp.checkpoints import run_periodically
 from cmp.storage.base import StorageError
 from cmp.storage.writer import WriterClosed
 from consentry import openapi
@@ -29,9 +31,17 @@ def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None) -> St
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await svc.storage.open()
+        every = svc.settings.checkpoint_interval_minutes
+        ticker = asyncio.create_task(run_periodically(
+            svc.checkpoints, list(svc.config.sites), every, svc.settings.checkpoint_dir,
+            svc.settings.checkpoint_webhook)) if every > 0 else None
         try:
             yield
         finally:
+            if ticker is not None:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
             await svc.storage.close_engagement()  # e-mail engagement rows flush first
             await svc.storage.close_beacon()
             await svc.storage.close()
@@ -51,7 +61,8 @@ def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None) -> St
 
     app = Starlette(
         # E-mail routes first: the open pixel is the hot path.
-        routes=[*email_routes, *beacon_routes, *consent.routes, *admin.routes, *meta.routes,
+        routes=[*email_routes, *beacon_routes, *consent.routes, *admin.routes, *checkpoints.routes,
+                *meta.routes,
                 *openapi.routes,
                 *assets.asset_routes(), Mount("/dashboard", routes=dashboard_routes),
                 *(extra_routes or [])],

@@ -66,6 +66,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "CONSENTRY_SECRET_FILE": str(data / "consentry.secret"),
         "CONSENTRY_PUBLIC_URL": base,
         "CONSENTRY_DEMO": "1",
+        # Checkpoints every minute, so the demo shows a signed tree head soon after a consent.
+        "CONSENTRY_CHECKPOINT_INTERVAL_MINUTES": os.environ.get(
+            "CONSENTRY_CHECKPOINT_INTERVAL_MINUTES", "1"),
         "CONSENTRY_DEMO_ADMIN_HASH": key_hash,
         "CONSENTRY_DEMO_ORIGINS": " ".join([base, base.replace("127.0.0.1", "localhost"),
                                             *args.origin]),
@@ -74,6 +77,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
   demo page       {base}/
   config API      {base}/v1/sites/demo/config
   OpenAPI         {base}/openapi.json
+  checkpoints     {base}/v1/sites/demo/checkpoints/latest   (signed tree head, each minute)
   admin key       {key}   (valid while this demo runs)
   try             curl -H 'Authorization: Bearer {key}' {base}/v1/sites/demo/ledger/verify
 Press Ctrl+C to stop.""", flush=True)
@@ -143,6 +147,9 @@ def _with_services(args: argparse.Namespace,
 
 
 def cmd_ledger_verify(args: argparse.Namespace) -> int:
+    if args.checkpoint:
+        return _verify_checkpoints(args)
+
     async def work(svc: Any) -> int:
         reports = await svc.consent.verify(args.site)
         for r in reports:
@@ -156,10 +163,82 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
     return _with_services(args, work)
 
 
+def _verify_checkpoints(args: argparse.Namespace) -> int:
+    """`ledger verify --checkpoint FILE…`: the chain, and the history up to each checkpoint."""
+    from cmp.checkpoints import check_checkpoints, load_checkpoint_file
+
+    docs: list[Any] = []
+    for name in args.checkpoint:
+        try:
+            docs += load_checkpoint_file(Path(name).read_text("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            print(f"--checkpoint: cannot read {name}: {exc}", file=sys.stderr)
+            return 1
+    if args.config is None and not os.environ.get("CONSENTRY_CONFIG") \
+            and not Path(DEFAULT_CONFIG).exists():
+        # The signatures are checked with each site's receipt key, derived from the secret.
+        print("--checkpoint: needs --config (the sites' keys check the signatures)",
+              file=sys.stderr)
+        return 1
+
+    async def work(svc: Any) -> int:
+        if args.site:
+            kept = [d for d in docs if isinstance(d, dict)
+                    and d.get("checkpoint", {}).get("site") == args.site]
+        else:
+            kept = docs
+        lines, ok = await check_checkpoints(svc.storage, svc.keyring, kept)
+        for line in lines:
+            print(line)
+        if not kept:
+            print("no checkpoints to check")
+            return 1
+        return 0 if ok else 1
+
+    return _with_services(args, work)
+
+
+def cmd_ledger_checkpoint(args: argparse.Namespace) -> int:
+    """Sign and store a tree head per site; print it (or write it to --out) for a witness."""
+    from cmp.checkpoints import export_checkpoint
+
+    async def work(svc: Any) -> int:
+        sites = [args.site] if args.site else await svc.storage.sites()
+        if not sites:
+            print("no events: nothing to checkpoint", file=sys.stderr)
+            return 1
+        docs = []
+        for site in sites:
+            svc.consent.site(site)  # a site the config does not know: one-line error
+            doc, new = await svc.checkpoints.make(site)
+            docs.append(doc)
+            if new:
+                for problem in await export_checkpoint(doc, svc.settings.checkpoint_dir,
+                                                       svc.settings.checkpoint_webhook):
+                    print(problem, file=sys.stderr)
+            head = doc["checkpoint"]
+            print(f"{site}: checkpoint of {head['tree_size']} events, root {head['root_hash']}"
+                  f"{'' if new else ' (already stored)'}", file=sys.stderr if not args.out
+                  else sys.stdout)
+        text = json.dumps(docs[0] if len(docs) == 1 else docs, indent=2) + "\n"
+        if args.out:
+            try:
+                Path(args.out).write_text(text, "utf-8")
+            except OSError as exc:
+                print(f"--out: cannot write {args.out}: {exc}", file=sys.stderr)
+                return 1
+            print(f"wrote {args.out}: keep a copy outside this database")
+        else:
+            sys.stdout.write(text)
+        return 0
+
+    return _with_services(args, work)
+
+
 def _verify_without_config(args: argparse.Namespace) -> int:
     """Verification needs no keys and no config: only the database."""
     from cmp.app_state import storage_for
-    from cmp.ledger import verify_chain
+    from cmp.ledger import verify_site
 
     # CONSENTRY_* storage settings still apply (e.g. pg_statement_cache_size behind pgbouncer)
     storage = storage_for(Settings.load(None, database=args.database))
@@ -170,7 +249,7 @@ def _verify_without_config(args: argparse.Namespace) -> int:
             sites = [args.site] if args.site else await storage.sites()
             ok = True
             for s in sites:
-                r = await verify_chain(s, storage.iter_chain(s), await storage.chain_head(s))
+                r = await verify_site(storage, s)
                 print(r.line())
                 ok &= r.ok
             if not sites:
@@ -256,8 +335,17 @@ def build_parser() -> argparse.ArgumentParser:
     lsub = s.add_subparsers(dest="ledger_command", required=True)
     v = lsub.add_parser("verify", help="verify each site's hash chain; exit 1 at a broken link")
     with_config(v)
-    v.add_argument("--site")
+    v.add_argument("--site", help="only this site")
+    v.add_argument("--checkpoint", nargs="+", metavar="FILE",
+                   help="also prove the history up to each checkpoint in FILE is unchanged")
     v.set_defaults(func=cmd_ledger_verify)
+    c = lsub.add_parser("checkpoint", help="sign and store a tree head of each site's ledger "
+                                           "(a checkpoint for witnesses)")
+    with_config(c)
+    c.add_argument("--site", help="only this site")
+    c.add_argument("--out", metavar="FILE", help="write the checkpoint(s) to FILE "
+                                                 "(default: standard output)")
+    c.set_defaults(func=cmd_ledger_checkpoint)
 
     for name, func, helptext in (("export", cmd_export, "print a subject's records as JSON"),
                                  ("erase", cmd_erase, "anonymise a subject's records")):

@@ -70,5 +70,6 @@ async def test_unknown_site_answers_the_same_404(svc: Services) -> None:
                 assert r.json() == {"error": "unknown site 'nope'", "field": "site"}
                 assert r.headers["cache-control"] == "no-store"
                 seen.append((method, path))
-    # config, consent (POST; GET, DELETE of an id), receipt, receipt key, receipt verify, tags
-    assert len(seen) == 8, seen
+    # config, consent (POST; GET, DELETE of an id), receipt, receipt key, receipt verify, tags,
+    # checkpoints (latest, consistency)
+    assert len(seen) == 10, seen

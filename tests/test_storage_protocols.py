@@ -16,6 +16,7 @@ import pytest
 from cmp.storage.base import (
     ActivityStore,
     BeaconStore,
+    CheckpointStore,
     ConsentStore,
     EmailConsentStore,
     EmailStore,
@@ -27,12 +28,14 @@ from cmp.storage.base import (
 from cmp.storage.postgres import PostgresStorage
 from cmp.storage.postgres.activity import PostgresActivity
 from cmp.storage.postgres.beacon import PostgresBeacon
+from cmp.storage.postgres.checkpoints import PostgresCheckpoints
 from cmp.storage.postgres.email import PostgresEmail
 from cmp.storage.postgres.ledger import PostgresLedger
 from cmp.storage.postgres.rollups import PostgresRollups
 from cmp.storage.sqlite import SQLiteStorage
 from cmp.storage.sqlite.activity import SQLiteActivity
 from cmp.storage.sqlite.beacon import SQLiteBeacon
+from cmp.storage.sqlite.checkpoints import SQLiteCheckpoints
 from cmp.storage.sqlite.email import SQLiteEmail
 from cmp.storage.sqlite.ledger import SQLiteLedger
 from cmp.storage.sqlite.rollups import SQLiteRollups
@@ -43,6 +46,7 @@ CONCERNS: list[tuple[type, type, type]] = [  # protocol, SQLite module's class, 
     (BeaconStore, SQLiteBeacon, PostgresBeacon),
     (ActivityStore, SQLiteActivity, PostgresActivity),
     (RollupStore, SQLiteRollups, PostgresRollups),
+    (CheckpointStore, SQLiteCheckpoints, PostgresCheckpoints),
     (Lifecycle, SQLiteStorage, PostgresStorage),
 ]
 BACKENDS = [SQLiteStorage, PostgresStorage]

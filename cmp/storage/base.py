@@ -16,7 +16,7 @@ from cmp.storage.records import BeaconRow, EmailSignup, Engagement, EngagementPl
 
 # The records are part of the interface: importing them from here keeps working.
 __all__ = [
-    "ActivityStore", "BeaconRow", "BeaconStore", "ConsentStore", "EmailConsentStore",
+    "ActivityStore", "BeaconRow", "BeaconStore", "CheckpointStore", "CheckpointSource", "ConsentStore", "EmailConsentStore",
     "EmailSignup", "EmailStore", "Engagement", "EngagementPlan", "LedgerStore", "Lifecycle",
     "RollupStore", "Storage", "StorageError", "plan_engagement",
 ]
@@ -59,16 +59,43 @@ class LedgerStore(Protocol):
 
     async def notice(self, texts_hash: str) -> Notice | None: ...
 
-    async def erase_subject(self, site: str, subject: str) -> int:
-        """Anonymise a subject's events (personal fields and subject id); returns rows changed."""
+    async def erase_subject(self, site: str, subject: str, seqs: list[int]) -> int:
+        """Anonymise the listed events of a subject (personal fields and subject id); returns
+        rows changed. The caller has recorded the erasure first (an erase event listing `seqs`):
+        verify refuses anonymised rows no record covers."""
 
     async def subjects_expiring(self, site: str, now: str) -> list[str]:
         """Subjects whose latest event is a grant/update whose expires_at is before `now`."""
 
-    async def delete_before(self, site: str, before: str) -> int:
-        """Anonymise events older than `before` (retention); returns rows changed."""
+    async def identified_before(self, site: str, before: str) -> int:
+        """How many events older than `before` still carry personal fields."""
+
+    async def delete_before(self, site: str, before: str, below_seq: int) -> int:
+        """Anonymise events older than `before` and earlier in the chain than `below_seq` (the
+        retention record the caller appended first); returns rows changed."""
 
     async def count_events(self, site: str | None = None) -> int: ...
+
+
+@runtime_checkable
+class CheckpointStore(Protocol):
+    """Signed tree heads of each site's ledger (cmp/checkpoints.py) and the leaves under them."""
+
+    async def add_checkpoint(self, site: str, tree_size: int, root_hash: str, ts: str,
+                             key_id: str, doc: str) -> bool:
+        """Store a signed tree head (`doc`, its JSON as issued); False if the site already has
+        one of that size (the first is kept)."""
+
+    async def checkpoint(self, site: str, tree_size: int | None = None) -> str | None:
+        """The stored tree head of that size, or the latest; None if there is none."""
+
+    async def leaf_hashes(self, site: str, upto: int) -> list[str]:
+        """Chain hashes of the site's events seq 1..upto, in chain order (the Merkle leaves)."""
+
+
+@runtime_checkable
+class CheckpointSource(LedgerStore, CheckpointStore, Protocol):
+    """What checkpoints are made from and kept in: the ledger and the checkpoints table."""
 
 
 @runtime_checkable
@@ -163,5 +190,5 @@ class EmailConsentStore(LedgerStore, EmailStore, Protocol):
 
 @runtime_checkable
 class Storage(Lifecycle, LedgerStore, EmailStore, BeaconStore, ActivityStore, RollupStore,
-              Protocol):
+              CheckpointStore, Protocol):
     """One backend, every concern: what the assembly opens and hands to the services."""

@@ -107,10 +107,10 @@ class PostgresLedger(PostgresConnection):
             return None
         return Notice(row[0], row[1], row[2], row[3], json.loads(row[4]))
 
-    async def erase_subject(self, site: str, subject: str) -> int:
+    async def erase_subject(self, site: str, subject: str, seqs: list[int]) -> int:
         return await self._update(
             "UPDATE consent_events SET subject = NULL, personal = NULL "
-            "WHERE site = $1 AND subject = $2", site, subject)
+            "WHERE site = $1 AND subject = $2 AND seq = ANY($3::bigint[])", site, subject, seqs)
 
     async def subjects_expiring(self, site: str, now: str) -> list[str]:
         rows = await self.pool.fetch(
@@ -120,10 +120,17 @@ class PostgresLedger(PostgresConnection):
         return [r["subject"] for r in rows
                 if r["kind"] in ("grant", "update") and r["exp"] is not None and r["exp"] < now]
 
-    async def delete_before(self, site: str, before: str) -> int:
+    async def identified_before(self, site: str, before: str) -> int:
+        n = await self.pool.fetchval(
+            "SELECT COUNT(*) FROM consent_events WHERE site = $1 AND ts < $2 "
+            "AND personal IS NOT NULL", site, before)
+        return int(n or 0)
+
+    async def delete_before(self, site: str, before: str, below_seq: int) -> int:
         return await self._update(
             "UPDATE consent_events SET subject = NULL, personal = NULL "
-            "WHERE site = $1 AND ts < $2 AND personal IS NOT NULL", site, before)
+            "WHERE site = $1 AND ts < $2 AND seq < $3 AND personal IS NOT NULL",
+            site, before, below_seq)
 
     async def count_events(self, site: str | None = None) -> int:
         return await self._count("consent_events", site)

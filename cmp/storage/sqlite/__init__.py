@@ -13,6 +13,7 @@ from cmp.ledger import NewEvent, StoredEvent
 from cmp.storage.records import BeaconRow, Engagement
 from cmp.storage.sqlite.activity import SQLiteActivity
 from cmp.storage.sqlite.beacon import SQLiteBeacon
+from cmp.storage.sqlite.checkpoints import SQLiteCheckpoints
 from cmp.storage.sqlite.email import SQLiteEmail
 from cmp.storage.sqlite.ledger import SQLiteLedger
 from cmp.storage.sqlite.rollups import SQLiteRollups
@@ -21,7 +22,8 @@ from cmp.storage.writer import GroupCommitWriter, LazyWriter
 __all__ = ["SQLiteStorage"]
 
 
-class SQLiteStorage(SQLiteLedger, SQLiteEmail, SQLiteBeacon, SQLiteActivity, SQLiteRollups):
+class SQLiteStorage(SQLiteLedger, SQLiteEmail, SQLiteBeacon, SQLiteActivity, SQLiteRollups,
+                    SQLiteCheckpoints):
     def __init__(self, path: str | Path, *, synchronous: str = "FULL", batch_max: int = 500):
         super().__init__(path, synchronous=synchronous)
         self.writer = GroupCommitWriter[NewEvent, StoredEvent](self._write_batch,

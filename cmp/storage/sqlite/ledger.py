@@ -100,10 +100,12 @@ class SQLiteLedger(SQLiteConnection):
             return None
         return Notice(row[0], row[1], row[2], row[3], json.loads(row[4]))
 
-    async def erase_subject(self, site: str, subject: str) -> int:
+    async def erase_subject(self, site: str, subject: str, seqs: list[int]) -> int:
+        # The seqs travel as one JSON array: no limit on bound parameters.
         return await self._update(
-            "UPDATE consent_events SET subject = NULL, personal = NULL WHERE site = ? AND subject = ?",
-            (site, subject))
+            "UPDATE consent_events SET subject = NULL, personal = NULL WHERE site = ? AND "
+            "subject = ? AND seq IN (SELECT value FROM json_each(?))",
+            (site, subject, json.dumps(seqs)))
 
     async def subjects_expiring(self, site: str, now: str) -> list[str]:
         async with self._rconn.execute(
@@ -114,10 +116,18 @@ class SQLiteLedger(SQLiteConnection):
             (site, now)) as cur:
             return [r[0] for r in await cur.fetchall()]
 
-    async def delete_before(self, site: str, before: str) -> int:
+    async def identified_before(self, site: str, before: str) -> int:
+        async with self._rconn.execute(
+                "SELECT COUNT(*) FROM consent_events WHERE site = ? AND ts < ? "
+                "AND personal IS NOT NULL", (site, before)) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def delete_before(self, site: str, before: str, below_seq: int) -> int:
         return await self._update(
             "UPDATE consent_events SET subject = NULL, personal = NULL "
-            "WHERE site = ? AND ts < ? AND personal IS NOT NULL", (site, before))
+            "WHERE site = ? AND ts < ? AND seq < ? AND personal IS NOT NULL",
+            (site, before, below_seq))
 
     async def count_events(self, site: str | None = None) -> int:
         return await self._count("consent_events", site)
