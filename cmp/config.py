@@ -88,6 +88,8 @@ class Purpose(_Strict):
     # Browser storage this purpose uses, so the banner can clean up on withdrawal.
     cookies: list[str] = []
     storage_keys: list[str] = []
+    indexeddb: list[str] = []
+    caches: list[str] = []
 
 
 class Vendor(_Strict):
@@ -96,6 +98,8 @@ class Vendor(_Strict):
     description: LText = {}
     cookies: list[str] = []  # name patterns, `*` wildcard
     storage_keys: list[str] = []  # localStorage/sessionStorage keys, `*` wildcard
+    indexeddb: list[str] = []  # IndexedDB database names, `*` wildcard
+    caches: list[str] = []  # Cache Storage cache names, `*` wildcard
     privacy_url: str | None = None
     data_categories: list[str] = []
     recipient: str | None = None  # the legal entity receiving the data

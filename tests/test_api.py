@@ -249,6 +249,30 @@ async def test_config_carries_what_the_banners_grant_rule_needs(client: httpx.As
     assert shown["analytics"]["default"] is True and "default" not in shown["marketing"]
 
 
+async def test_config_names_indexeddb_and_caches_only_where_declared(client: httpx.AsyncClient,
+                                                                      svc: Services) -> None:
+    """The banner deletes declared IndexedDB databases and caches on refusal; a purpose or
+    vendor that declares none adds nothing to the answer every visitor downloads."""
+    from cmp.api.consent import banner_config
+
+    cfg = (await client.get(CONFIG)).json()
+    for x in cfg["purposes"] + cfg["vendors"]:
+        assert "indexeddb" not in x and "caches" not in x, x["id"]
+    site = demo(svc)
+    declared = site.model_copy(update={
+        "purposes": {**site.purposes, "analytics": site.purposes["analytics"].model_copy(
+            update={"indexeddb": ["stats-*"]})},
+        "vendors": {**site.vendors, "google_ads": site.vendors["google_ads"].model_copy(
+            update={"caches": ["gads-*", "gads"]})}})
+    decision = svc.policy.decide("demo", Visitor(country="DE"), None)
+    answer = banner_config(svc, "demo", declared, decision)
+    purposes = {p["id"]: p for p in answer["purposes"]}
+    vendors = {v["id"]: v for v in answer["vendors"]}
+    assert purposes["analytics"]["indexeddb"] == ["stats-*"] and "caches" not in purposes["analytics"]
+    assert vendors["google_ads"]["caches"] == ["gads-*", "gads"]
+    assert "indexeddb" not in vendors["google_ads"]
+
+
 # --- 2. config, update, history, withdraw ------------------------------------------------------
 
 

@@ -12,12 +12,18 @@ from starlette.routing import Route
 from cmp.api.compress import json_response
 from cmp.api.http import NO_STORE, bearer_token, error, read_json, site_route, visitor_from
 from cmp.app_state import Services
-from cmp.config import SiteConfig
+from cmp.config import Purpose, SiteConfig, Vendor
 from cmp.consent import Recorded, parse_consent_in
 from cmp.policy import Decision
 from cmp.ratelimit import CONSENT
 from cmp.receipts import public_key_doc, verify_receipt
 from cmp.tokens import ConsentState
+
+
+def _stores(x: Purpose | Vendor) -> dict[str, list[str]]:
+    """IndexedDB and Cache Storage names to delete on refusal, only where declared: most sites
+    declare none, and every visitor downloads this answer."""
+    return {k: v for k, v in (("indexeddb", x.indexeddb), ("caches", x.caches)) if v}
 
 
 def banner_config(svc: Services, site_id: str, site: SiteConfig, d: Decision) -> dict[str, Any]:
@@ -43,11 +49,12 @@ def banner_config(svc: Services, site_id: str, site: SiteConfig, d: Decision) ->
             # `default` only where set: the banner's grant rule reads a missing one as false
             {"id": pid, **t["purposes"][pid], "necessary": p.necessary, "gpc": p.gpc,
              **({"default": True} if p.default else {}),
-             "cookies": p.cookies, "storage_keys": p.storage_keys}
+             "cookies": p.cookies, "storage_keys": p.storage_keys, **_stores(p)}
             for pid, p in site.purposes.items()
         ],
         "vendors": [
-            {"id": vid, **t["vendors"][vid], "cookies": v.cookies, "storage_keys": v.storage_keys}
+            {"id": vid, **t["vendors"][vid], "cookies": v.cookies, "storage_keys": v.storage_keys,
+             **_stores(v)}
             for vid, v in site.vendors.items()
         ],
         "separate": [{"id": sid, **t["separate"][sid]} for sid in site.separate],

@@ -105,7 +105,7 @@ var view = {
             row(T("purpose"), v.purposes.map(function (p) { var x = byId(cfg.purposes, p); return x ? x.title : p; })),
             row(T("recipient"), v.recipient && v.recipient + (v.country ? " (" + v.country + ")" : "")),
             row(T("data_categories"), v.data_categories),
-            row(T("cookies"), (v.cookies || []).concat(v.storage_keys || []))
+            row(T("cookies"), [].concat(v.cookies || [], v.storage_keys || [], v.indexeddb || [], v.caches || []))
           ]),
           v.privacy_url && h("a", { href: v.privacy_url, target: "_blank", rel: "noopener", text: T("privacy_policy") })
         ])

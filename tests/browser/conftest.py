@@ -111,7 +111,8 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def custom_config(port: int) -> str:
-    """The demo config with a markup payload in a text and declared storage keys."""
+    """The demo config with a markup payload in a text and declared storage keys, IndexedDB
+    databases and caches."""
     text = DEMO_TOML.read_text("utf-8")
     replacements = {
         'origins = ["http://127.0.0.1:8000", "http://localhost:8000"]':
@@ -119,7 +120,8 @@ def custom_config(port: int) -> str:
         'title.en = "Your privacy on Tuiqiqi"': f"title.en = {json.dumps(XSS)}",
         'cookies = ["sensorsdata2015jssdkcross", "sajssdk_2015_*"]':
             'cookies = ["sensorsdata2015jssdkcross", "sajssdk_2015_*"]\n'
-            'storage_keys = ["sensorsdata_*"]',
+            'storage_keys = ["sensorsdata_*"]\n'
+            'indexeddb = ["sensorsdata-*"]\ncaches = ["sensorsdata-*"]',
     }
     for old, new in replacements.items():
         assert old in text, old

@@ -181,6 +181,58 @@ def test_withdrawal_deletes_cookies_and_storage(custom_server: Server, new_page)
     assert not rec2.any("sensors.js") and not rec2.any("gtag.js")
 
 
+SUB_PAGE = """<!doctype html><html lang="en"><head><title>Shop item</title>
+<script src="/cmp.js" data-site="demo"></script></head><body><h1>Item</h1></body></html>"""
+STORED = """async () => ({
+    dbs: (await indexedDB.databases()).map(d => d.name).sort(),
+    caches: (await caches.keys()).sort(),
+})"""
+
+
+def test_withdrawal_deletes_sub_path_cookies_indexeddb_and_caches(custom_server: Server,
+                                                                   new_page) -> None:
+    """A page below / (cookies on its path and its parents), on http://127.0.0.1: a secure
+    context, so Cache Storage exists. Only what the refused vendor declared goes."""
+    page, rec = new_page()
+    page.route(custom_server.url("/shop/item/42"),
+               lambda r: r.fulfill(body=SUB_PAGE, content_type="text/html"))
+    page.goto(custom_server.url("/shop/item/42"))
+    expect(page.locator(".cmp-banner")).to_be_visible()
+    page.evaluate("Consentry.acceptAll()")
+    page.evaluate("""async () => {
+        document.cookie = 'sensorsdata2015jssdkcross=1; Path=/shop/item/42';
+        document.cookie = 'sajssdk_2015_a=1; Path=/shop/item';
+        document.cookie = 'sajssdk_2015_b=1; Path=/shop/';
+        document.cookie = 'sajssdk_2015_c=1; Path=/shop';
+        document.cookie = 'sajssdk_2015_d=1; Path=/';
+        document.cookie = 'kept_cookie=1; Path=/shop';
+        for (const name of ['sensorsdata-events', 'sensorsdata-queue', 'kept-db']) {
+            await new Promise((ok, bad) => {
+                const r = indexedDB.open(name, 1);
+                r.onupgradeneeded = () => r.result.createObjectStore('s');
+                r.onsuccess = () => { r.result.close(); ok(); };
+                r.onerror = bad;
+            });
+        }
+        for (const name of ['sensorsdata-sdk', 'kept-cache'])
+            await (await caches.open(name)).put('/x', new Response('x'));
+    }""")
+    paths = {(c["name"], c["path"]) for c in page.context.cookies()}
+    assert {("sensorsdata2015jssdkcross", "/shop/item/42"), ("sajssdk_2015_b", "/shop/"),
+            ("sajssdk_2015_c", "/shop")} <= paths
+    assert page.evaluate(STORED) == {
+        "dbs": ["kept-db", "sensorsdata-events", "sensorsdata-queue"],
+        "caches": ["kept-cache", "sensorsdata-sdk"]}
+    page.evaluate("Consentry.withdraw()")
+    page.wait_for_function("!Consentry.getConsent().vendors.sensors_data")
+    until(page, "(async () => (await indexedDB.databases()).length == 1)()")
+    left = cookie_names(page)
+    assert {"consentry", "kept_cookie"} <= left
+    assert not {n for n in left if n.startswith(("sajssdk_2015_", "sensorsdata"))}, left
+    assert page.evaluate(STORED) == {"dbs": ["kept-db"], "caches": ["kept-cache"]}
+    assert rec.errors == []
+
+
 def test_turning_a_vendor_off_cleans_only_its_cookies(demo_server: Server, new_page) -> None:
     page, _ = new_page()
     open_banner(page, demo_server)
