@@ -1,0 +1,120 @@
+"""A newcomer's mistakes, made the way a new user makes them: through `python -m consentry`.
+
+Each mistake must end in one line naming the problem and exit status 1 — never a traceback,
+never output that reads as if it had worked, never a side effect (a send counted, a folder made).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import clean_env, consentry_cmd, db_rows
+from tests.test_email_flow import BASE, HTML, SECRET, write_config
+from tests.test_email_prepare import rsa_key
+
+
+def consentry(*args: str, cwd: Path, env: dict[str, str] | None = None,
+              stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*consentry_cmd(), *args], cwd=cwd, env=env or clean_env(),
+                          capture_output=True, text=True, input=stdin, timeout=timeout)
+
+
+def one_line_error(r: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """The run failed with status 1 and said why in one line on stderr, with no traceback."""
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr + r.stdout, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+    return lines[0]
+
+
+# --- files the e-mail commands read -----------------------------------------------------------
+
+def _email_env(tmp_path: Path) -> tuple[list[str], dict[str, str], Path]:
+    cfg, _ = write_config(tmp_path)
+    db = tmp_path / "cli.db"
+    env = clean_env(CONSENTRY_SECRET=SECRET.decode(), CONSENTRY_PUBLIC_URL=BASE)
+    return ["--config", str(cfg), "--database", f"sqlite:///{db}", "--site", "shop"], env, db
+
+
+def _subscribe_ann(tmp_path: Path, base: list[str], env: dict[str, str]) -> None:
+    csv_file = tmp_path / "ann.csv"
+    csv_file.write_text("email,lists,tracking\nann@example.com,news,yes\n", "utf-8")
+    r = consentry("email", "import", *base, str(csv_file), cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+
+
+def _prepare(base: list[str], html: Path, *extra: str) -> list[str]:
+    return ["email", "prepare", *base, "--campaign", "spring", "--list", "news",
+            "--to", "ann@example.com", "--subject", "Spring", "--html", str(html),
+            "--out", str(html.parent / "out.eml"), *extra]
+
+
+def _sends(db: Path) -> int:
+    return int(db_rows(db, "SELECT COUNT(*) FROM email_engagement WHERE kind = 'send'")[0][0])
+
+
+def test_import_of_a_missing_csv_is_one_line(tmp_path: Path) -> None:
+    base, env, _ = _email_env(tmp_path)
+    r = consentry("email", "import", *base, str(tmp_path / "nosuch.csv"), cwd=tmp_path, env=env)
+    one_line_error(r, "nosuch.csv")
+
+
+def test_prepare_with_a_missing_html_file_is_one_line(tmp_path: Path) -> None:
+    base, env, db = _email_env(tmp_path)
+    _subscribe_ann(tmp_path, base, env)
+    r = consentry(*_prepare(base, tmp_path / "nosuch.html"), cwd=tmp_path, env=env)
+    one_line_error(r, "--html", "nosuch.html")
+    assert _sends(db) == 0
+
+
+@pytest.mark.parametrize("key", ["missing", "not-pem", "garbled-pem", "binary"])
+def test_a_bad_dkim_key_is_refused_before_the_send_is_counted(tmp_path: Path, key: str) -> None:
+    base, env, db = _email_env(tmp_path)
+    _subscribe_ann(tmp_path, base, env)
+    html = tmp_path / "m.html"
+    html.write_text(HTML, "utf-8")
+    pem = tmp_path / "k.pem"
+    if key == "not-pem":
+        pem.write_text("v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0B\n")  # the DNS record, not the key
+    elif key == "garbled-pem":
+        pem.write_text("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADAN\n-----END PRIVATE KEY-----\n")
+    elif key == "binary":
+        pem.write_bytes(b"\xff\xfe\x00\x01")
+    dkim = ["--dkim-key", str(pem), "--dkim-selector", "s1", "--dkim-domain", "shop.example"]
+    r = consentry(*_prepare(base, html, *dkim), cwd=tmp_path, env=env)
+    one_line_error(r, "--dkim-key")
+    assert _sends(db) == 0  # no phantom send in the campaign's counts
+    assert not (tmp_path / "out.eml").exists()
+    # the same command with a real key works, and counts exactly one send
+    pem.write_bytes(rsa_key()[0])
+    r = consentry(*_prepare(base, html, *dkim), cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert _sends(db) == 1
+
+
+async def test_a_bad_dkim_key_is_refused_when_the_library_builds_it() -> None:
+    from cmp.errors import FieldError
+    from pixel.email.prepare import DkimKey
+
+    with pytest.raises(FieldError) as exc:
+        DkimKey("s1", "shop.example", b"not a key")
+    assert exc.value.field == "dkim_key"
+    DkimKey("s1", "shop.example", rsa_key()[0])
+
+
+def test_prepare_into_a_missing_folder_is_refused_before_the_send(tmp_path: Path) -> None:
+    base, env, db = _email_env(tmp_path)
+    _subscribe_ann(tmp_path, base, env)
+    html = tmp_path / "m.html"
+    html.write_text(HTML, "utf-8")
+    argv = _prepare(base, html)
+    argv[argv.index("--out") + 1] = str(tmp_path / "nosuch" / "out.eml")
+    r = consentry(*argv, cwd=tmp_path, env=env)
+    one_line_error(r, "--out", "nosuch")
+    assert _sends(db) == 0
