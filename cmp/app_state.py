@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from cmp.config import Config
+from cmp.config import Config, ConfigError
 from cmp.consent import ConsentService
 from cmp.keys import Keyring, load_master_secret
 from cmp.policy import PolicyEngine
@@ -20,6 +21,13 @@ from cmp.windows import Windows, open_windows
 def storage_for(settings: Settings) -> Storage:
     """The storage `settings.database` names, with every storage setting applied (the server
     and the CLI commands that open a database go through here)."""
+    if settings.database.startswith("sqlite:///"):
+        folder = Path(settings.database.removeprefix("sqlite:///")).parent
+        # SQLite would happily start a new, empty ledger in a folder made for it: a mistyped
+        # path must be an error, not a fresh database whose `ledger verify` says ok.
+        if not folder.is_dir():
+            raise ConfigError([f"server.database: folder {folder} does not exist "
+                               f"(Consentry creates the database, not its folder)"])
     return open_storage(settings.database, synchronous=settings.sqlite_synchronous,
                         batch_max=settings.batch_max, pg_pool_size=settings.pg_pool_size,
                         pg_statement_cache_size=settings.pg_statement_cache_size)

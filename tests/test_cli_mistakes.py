@@ -118,3 +118,58 @@ def test_prepare_into_a_missing_folder_is_refused_before_the_send(tmp_path: Path
     r = consentry(*argv, cwd=tmp_path, env=env)
     one_line_error(r, "--out", "nosuch")
     assert _sends(db) == 0
+
+
+# --- where the database and the secret live ---------------------------------------------------
+
+def test_default_database_and_secret_live_with_the_config_not_the_cwd(tmp_path: Path) -> None:
+    home, elsewhere = tmp_path / "site", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    cfg, _ = write_config(home)  # no [server] table: the defaults
+    csv_file = home / "ann.csv"
+    csv_file.write_text("email,lists,tracking\nann@example.com,news,yes\n", "utf-8")
+    r = consentry("email", "import", "--config", str(cfg), "--site", "shop", str(csv_file),
+                  cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    assert (home / "consentry.db").exists() and (home / "consentry.secret").exists()
+    # From yet another folder, by a relative config path: the same ledger and secret.
+    r = consentry("ledger", "verify", "--config", "../site/shop.toml", cwd=elsewhere)
+    assert r.returncode == 0, r.stderr
+    assert "shop: ok, 1 events" in r.stdout, r.stdout
+    assert sorted(p.name for p in elsewhere.iterdir()) == []  # nothing made where we stood
+
+
+def test_relative_paths_in_the_server_table_are_relative_to_the_config(tmp_path: Path) -> None:
+    from cmp.settings import Settings
+
+    (tmp_path / "data").mkdir()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[server]\ndatabase = "sqlite:///data/x.db"\nsecret_file = "data/s"\n'
+                   'geoip_database = "geo/c.mmdb"\n', "utf-8")
+    s = Settings.load(cfg)
+    assert s.database == f"sqlite:///{tmp_path / 'data' / 'x.db'}"
+    assert s.secret_file == str(tmp_path / "data" / "s")
+    assert s.geoip_database == str(tmp_path / "geo" / "c.mmdb")
+    # absolute paths and other backends are left as they are; flags stay relative to the cwd
+    cfg.write_text('[server]\ndatabase = "postgresql://u@h/db"\nsecret_file = "/etc/s"\n', "utf-8")
+    s = Settings.load(cfg)
+    assert (s.database, s.secret_file) == ("postgresql://u@h/db", "/etc/s")
+    assert Settings.load(cfg, database="sqlite:///here.db").database == "sqlite:///here.db"
+
+
+@pytest.mark.parametrize("what", ["secret_file", "database"])
+def test_a_file_in_a_missing_folder_is_refused_and_no_folder_made(tmp_path: Path,
+                                                                  what: str) -> None:
+    cfg, _ = write_config(tmp_path)
+    missing = tmp_path / "typo" / "deeper"
+    env = clean_env(CONSENTRY_SECRET_FILE=str(tmp_path / "s.secret"),
+                    CONSENTRY_DATABASE=f"sqlite:///{tmp_path / 'c.db'}")
+    if what == "secret_file":
+        env["CONSENTRY_SECRET_FILE"] = str(missing / "consentry.secret")
+    else:
+        env["CONSENTRY_DATABASE"] = f"sqlite:///{missing / 'consentry.db'}"
+    r = consentry("export", "--config", str(cfg), "--site", "shop", "--subject", "c_x",
+                  cwd=tmp_path, env=env)
+    one_line_error(r, f"server.{what}", str(missing))
+    assert not (tmp_path / "typo").exists()
