@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Mount
 
 from cmp.api import admin, assets, consent, meta
 from cmp.api.cors import SiteCORS
-from cmp.app_state import Services
+from cmp.app_state import Services, open_checked
 from cmp.storage.base import StorageError
 from cmp.storage.writer import WriterClosed
 from consentry import openapi
@@ -28,7 +28,7 @@ from pixel.web.routes import routes as beacon_routes
 def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await svc.storage.open()
+        await open_checked(svc.storage, svc.settings.database)  # one line naming the problem
         try:
             yield
         finally:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -32,15 +33,64 @@ def _load(args: argparse.Namespace) -> tuple[Config, Settings]:
 
 # --- serve / demo -----------------------------------------------------------------------------
 
-def _run_uvicorn(host: str, port: int, workers: int) -> None:
+class CliError(Exception):
+    """A person's mistake the command explains in one line (exit status 1)."""
+
+
+def _start(host: str, port: int, workers: int, banner: str) -> int:
+    """Serve, printing `banner` only once serving can work.
+
+    Everything a worker does at startup is done once here first (config, secret, database
+    reachable and migrated) and the port is bound here: a mistake is one line and exit 1, and
+    nothing is printed as if it had worked."""
+    from consentry.server import app_from_env
+
+    app = app_from_env()  # the very app a worker builds, from the same environment
+
+    async def startup_and_shutdown() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    asyncio.run(startup_and_shutdown())
+    sock = _listen(host, port)
+    print(banner, flush=True)
+    _run_uvicorn(sock, workers)
+    return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound as uvicorn would bind it (and handed to it)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CliError(f"--port: cannot listen on {host}:{port}: "
+                       f"{exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _run_uvicorn(sock: socket.socket, workers: int) -> None:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     # Workers re-create the app from the environment (consentry.server), so config and secrets
     # are shared by file/environment, never by memory.
-    uvicorn.run("consentry.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-                loop="uvloop", http="httptools", access_log=False, log_level="warning",
-                # Client IPs come from the `client_ip_header` setting, not uvicorn's guess.
-                proxy_headers=False)
+    config = uvicorn.Config("consentry.server:app_from_env", factory=True, workers=workers,
+                            loop="uvloop", http="httptools", access_log=False,
+                            log_level="warning",
+                            # Client IPs come from the `client_ip_header` setting, not uvicorn's guess.
+                            proxy_headers=False)
+    server = uvicorn.Server(config)
+    try:
+        if workers > 1:
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -49,10 +99,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["CONSENTRY_CONFIG"] = str(Path(_config_path(args)).resolve())
     if args.database:
         os.environ["CONSENTRY_DATABASE"] = args.database
-    print(f"Consentry serving on http://{args.host}:{args.port} ({args.workers} worker(s))",
-          flush=True)
-    _run_uvicorn(args.host, args.port, args.workers)
-    return 0
+    return _start(args.host, args.port, args.workers,
+                  f"Consentry serving on http://{args.host}:{args.port} "
+                  f"({args.workers} worker(s))")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -70,15 +119,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "CONSENTRY_DEMO_ORIGINS": " ".join([base, base.replace("127.0.0.1", "localhost"),
                                             *args.origin]),
     })
-    print(f"""Consentry demo (site "demo", data in {data})
+    return _start(args.host, args.port, 1, f"""Consentry demo (site "demo", data in {data})
   demo page       {base}/
   config API      {base}/v1/sites/demo/config
   OpenAPI         {base}/openapi.json
   admin key       {key}   (valid while this demo runs)
   try             curl -H 'Authorization: Bearer {key}' {base}/v1/sites/demo/ledger/verify
-Press Ctrl+C to stop.""", flush=True)
-    _run_uvicorn(args.host, args.port, 1)
-    return 0
+Press Ctrl+C to stop.""")
 
 
 # --- check / init -----------------------------------------------------------------------------
@@ -126,13 +173,13 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def _with_services(args: argparse.Namespace,
                    work: Callable[[Any], Awaitable[int]]) -> int:
-    from cmp.app_state import Services
+    from cmp.app_state import Services, open_checked
 
     config, settings = _load(args)
     svc = Services.build(config, settings)
 
     async def run() -> int:
-        await svc.storage.open()
+        await open_checked(svc.storage, settings.database)
         try:
             return await work(svc)
         finally:
@@ -158,14 +205,15 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
 
 def _verify_without_config(args: argparse.Namespace) -> int:
     """Verification needs no keys and no config: only the database."""
-    from cmp.app_state import storage_for
+    from cmp.app_state import open_checked, storage_for
     from cmp.ledger import verify_chain
 
     # CONSENTRY_* storage settings still apply (e.g. pg_statement_cache_size behind pgbouncer)
-    storage = storage_for(Settings.load(None, database=args.database))
+    settings = Settings.load(None, database=args.database)
+    storage = storage_for(settings)
 
     async def run() -> int:
-        await storage.open()
+        await open_checked(storage, settings.database)
         try:
             sites = [args.site] if args.site else await storage.sites()
             ok = True
@@ -289,6 +337,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except DomainError as exc:  # e.g. `export --site` naming a site the config does not have
         print(f"--{exc.field}: {exc.message}", file=sys.stderr)
+        return 1
+    except CliError as exc:
+        print(exc, file=sys.stderr)
         return 1
     return code
 

@@ -173,3 +173,58 @@ def test_a_file_in_a_missing_folder_is_refused_and_no_folder_made(tmp_path: Path
                   cwd=tmp_path, env=env)
     one_line_error(r, f"server.{what}", str(missing))
     assert not (tmp_path / "typo").exists()
+
+
+# --- a wrong database, a busy port ------------------------------------------------------------
+
+BAD_DATABASES = {
+    "refused": "postgresql://bob:hunter2@127.0.0.1:1/test",
+    "no-such-database": "postgresql://postgres:hunter2@127.0.0.1:5432/consentry_nosuch_db",
+    "no-such-role": "postgresql://consentry_nobody:hunter2@127.0.0.1:5432/test",
+    "bad-port": "postgresql://bob:hunter2@127.0.0.1:notaport/test",
+    "query-password": "postgresql://bob@127.0.0.1:1/test?password=hunter2",
+    "no-such-backend": "mysql://bob:hunter2@127.0.0.1/test",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DATABASES))
+def test_a_wrong_database_url_is_one_line_with_the_password_redacted(tmp_path: Path,
+                                                                      case: str) -> None:
+    url = BAD_DATABASES[case]
+    cfg, _ = write_config(tmp_path)
+    env = clean_env(CONSENTRY_SECRET=SECRET.decode())
+    for argv in (["ledger", "verify", "--database", url],  # no config needed to verify
+                 ["export", "--config", str(cfg), "--database", url, "--site", "shop",
+                  "--subject", "c_x"]):
+        r = consentry(*argv, cwd=tmp_path, env=env)
+        line = one_line_error(r, "server.database", "***")
+        assert "hunter2" not in r.stderr + r.stdout, line
+
+
+def test_serve_with_a_wrong_database_prints_nothing_as_if_it_worked(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    cfg, _ = write_config(tmp_path)
+    r = consentry("serve", "--config", str(cfg), "--port", str(free_port()),
+                  "--database", BAD_DATABASES["refused"], cwd=tmp_path,
+                  env=clean_env(CONSENTRY_SECRET=SECRET.decode()))
+    one_line_error(r, "server.database", "bob:***@127.0.0.1:1")
+    assert "hunter2" not in r.stderr and r.stdout == ""  # no "serving on …"
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+def test_a_busy_port_is_one_line_and_nothing_printed_as_if_it_worked(tmp_path: Path,
+                                                                      command: str) -> None:
+    import socket
+
+    cfg, _ = write_config(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        argv = (["serve", "--config", str(cfg), "--database", f"sqlite:///{tmp_path / 'c.db'}"]
+                if command == "serve" else ["demo", "--dir", str(tmp_path / "demo")])
+        r = consentry(*argv, "--port", str(port), cwd=tmp_path,
+                      env=clean_env(CONSENTRY_SECRET=SECRET.decode()))
+    one_line_error(r, "--port", f"127.0.0.1:{port}")
+    assert r.stdout == "", r.stdout  # neither "serving on …" nor the demo's URLs
