@@ -1,4 +1,5 @@
-"""The `consentry` command: serve, demo, check, init, ledger verify, export, erase, purge."""
+"""The `consentry` command: serve, demo, check, init, ledger verify, export, erase, purge, email
+(prepare, import)."""
 
 from __future__ import annotations
 
@@ -191,16 +192,34 @@ def _with_services(args: argparse.Namespace,
 
 def cmd_ledger_verify(args: argparse.Namespace) -> int:
     async def work(svc: Any) -> int:
+        await _refuse_no_ledger(svc.storage, args.site, svc.settings.database)
         reports = await svc.consent.verify(args.site)
         for r in reports:
             print(r.line())
-        if not reports:
-            print("no events")
         return 0 if all(r.ok for r in reports) else 1
 
-    if args.config is None and args.database and not Path(DEFAULT_CONFIG).exists():
+    without_config = args.config is None and args.database and not Path(DEFAULT_CONFIG).exists()
+    settings = Settings.load(None, database=args.database) if without_config else _load(args)[1]
+    if settings.database.startswith("sqlite:///"):
+        # Opening would create an empty database (and verify it): a mistyped path is an error.
+        db = Path(settings.database.removeprefix("sqlite:///"))
+        if not db.is_file():
+            raise CliError(f"no ledger: {db} does not exist")
+    if without_config:
         return _verify_without_config(args)
     return _with_services(args, work)
+
+
+async def _refuse_no_ledger(storage: Any, site: str | None, url: str) -> None:
+    """Nothing to verify is not "ok": it is the wrong database, or the wrong site."""
+    from cmp.app_state import redact_url
+
+    sites = await storage.sites()
+    if site is not None and site not in sites:
+        raise CliError(f"--site: no ledger for site {site!r} in {redact_url(url)}")
+    if not sites:
+        raise CliError(f"no ledger in {redact_url(url)}: not one consent event "
+                       f"(the wrong --database, or the wrong config?)")
 
 
 def _verify_without_config(args: argparse.Namespace) -> int:
@@ -215,14 +234,13 @@ def _verify_without_config(args: argparse.Namespace) -> int:
     async def run() -> int:
         await open_checked(storage, settings.database)
         try:
+            await _refuse_no_ledger(storage, args.site, settings.database)
             sites = [args.site] if args.site else await storage.sites()
             ok = True
             for s in sites:
                 r = await verify_chain(s, storage.iter_chain(s), await storage.chain_head(s))
                 print(r.line())
                 ok &= r.ok
-            if not sites:
-                print("no events")
             return 0 if ok else 1
         finally:
             await storage.close()
@@ -242,8 +260,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     return _with_services(args, work)
 
 
+def _confirm(question: str) -> bool:
+    """A person's y/N at a terminal. Without one (a pipe, cron) there is nobody to ask, and a
+    "y" that happens to be in the input must not stand for them: --yes says it explicitly."""
+    if not sys.stdin.isatty():
+        raise CliError("standard input is not a terminal: add --yes to erase without asking")
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)  # stdout stays data
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
 def cmd_erase(args: argparse.Namespace) -> int:
     async def work(svc: Any) -> int:
+        if not args.yes and not _confirm(
+                f"Anonymise every event of subject {args.subject} on site {args.site}? "
+                f"This cannot be undone."):
+            print("not erased", file=sys.stderr)
+            return 1
         n = await svc.consent.erase(args.site, args.subject)
         if n == 0:
             print(f"no events for subject {args.subject!r} on site {args.site!r}", file=sys.stderr)
@@ -278,14 +310,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="serve the API, banner and beacons")
     with_config(s)
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    s.add_argument("--workers", type=int, default=1,
+                   help="worker processes sharing the port (default 1)")
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("demo", help="serve the demo site on a local SQLite file")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     s.add_argument("--dir", default="consentry-demo", help="where the demo keeps its data")
     s.add_argument("--origin", action="append", default=[],
                    help="another origin to trust, e.g. when reaching the demo by a host name")
@@ -296,23 +329,29 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("init", help="write a commented starter config")
-    s.add_argument("dir", nargs="?", default=".")
-    s.add_argument("--force", action="store_true")
+    s.add_argument("dir", nargs="?", default=".",
+                   help=f"folder to write {DEFAULT_CONFIG} into (default: the current one)")
+    s.add_argument("--force", action="store_true",
+                   help="overwrite an existing config (its admin key stops working)")
     s.set_defaults(func=cmd_init)
 
     s = sub.add_parser("ledger", help="ledger operations")
     lsub = s.add_subparsers(dest="ledger_command", required=True)
     v = lsub.add_parser("verify", help="verify each site's hash chain; exit 1 at a broken link")
     with_config(v)
-    v.add_argument("--site")
+    v.add_argument("--site", help="verify only this site (default: every site in the database)")
     v.set_defaults(func=cmd_ledger_verify)
 
     for name, func, helptext in (("export", cmd_export, "print a subject's records as JSON"),
                                  ("erase", cmd_erase, "anonymise a subject's records")):
         s = sub.add_parser(name, help=helptext)
         with_config(s)
-        s.add_argument("--site", required=True)
-        s.add_argument("--subject", required=True)
+        s.add_argument("--site", required=True, help="the site (a key of [sites] in the config)")
+        s.add_argument("--subject", required=True,
+                       help="the subject id: a consent id (c_…) or an e-mail recipient id (r_…)")
+        if name == "erase":
+            s.add_argument("--yes", action="store_true",
+                           help="do not ask for confirmation (needed without a terminal)")
         s.set_defaults(func=func)
 
     s = sub.add_parser("purge", help="expire lapsed consents, anonymise events past retention")

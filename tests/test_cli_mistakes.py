@@ -228,3 +228,119 @@ def test_a_busy_port_is_one_line_and_nothing_printed_as_if_it_worked(tmp_path: P
                       env=clean_env(CONSENTRY_SECRET=SECRET.decode()))
     one_line_error(r, "--port", f"127.0.0.1:{port}")
     assert r.stdout == "", r.stdout  # neither "serving on …" nor the demo's URLs
+
+
+# --- ledger verify with nothing to verify -----------------------------------------------------
+
+def test_ledger_verify_of_a_database_with_no_ledger_is_an_error(tmp_path: Path) -> None:
+    cfg, _ = write_config(tmp_path)
+    env = clean_env(CONSENTRY_SECRET=SECRET.decode())
+    # a file that does not exist is not made (and then found empty)
+    r = consentry("ledger", "verify", "--database", f"sqlite:///{tmp_path / 'typo.db'}",
+                  cwd=tmp_path, env=env)
+    one_line_error(r, "no ledger", "typo.db")
+    assert not (tmp_path / "typo.db").exists()
+    # a database that exists but holds no consent event: with and without a config
+    base, env, db = _email_env(tmp_path)
+    r = consentry("export", *base, "--subject", "c_x", cwd=tmp_path, env=env)  # makes the db
+    assert db.exists() and r.returncode == 1
+    for argv in (["--database", f"sqlite:///{db}"], base[:4]):
+        r = consentry("ledger", "verify", *argv, cwd=tmp_path, env=env)
+        one_line_error(r, "no ledger", str(db))
+    # once there is a ledger, a site it does not hold is an error too, and the ledger is ok
+    _subscribe_ann(tmp_path, base, env)
+    r = consentry("ledger", "verify", *base[:4], "--site", "shpo", cwd=tmp_path, env=env)
+    one_line_error(r, "--site", "shpo")
+    r = consentry("ledger", "verify", *base[:4], cwd=tmp_path, env=env)
+    assert r.returncode == 0 and "shop: ok" in r.stdout, r.stdout + r.stderr
+
+
+# --- help, and erase asks first ---------------------------------------------------------------
+
+def _walk(parser: object, path: tuple[str, ...] = ("consentry",)):  # type: ignore[no-untyped-def]
+    import argparse
+
+    assert isinstance(parser, argparse.ArgumentParser)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helped = {a.dest for a in action._choices_actions if a.help}
+            for name, sub in action.choices.items():
+                yield path + (name,), None, name in helped
+                yield from _walk(sub, path + (name,))
+        elif not isinstance(action, argparse._HelpAction):
+            yield path, "/".join(action.option_strings) or action.dest, bool(action.help)
+
+
+def test_every_command_and_option_has_help() -> None:
+    from consentry.cli import build_parser
+
+    missing = [" ".join(path) + (f" {opt}" if opt else "")
+               for path, opt, helped in _walk(build_parser()) if not helped]
+    assert missing == [], f"no help text: {missing}"
+
+
+def test_the_top_level_help_names_every_command(tmp_path: Path) -> None:
+    from consentry.cli import build_parser
+
+    r = consentry("--help", cwd=tmp_path)
+    assert r.returncode == 0
+    description = build_parser().description or ""
+    commands = {path[1] for path, opt, _ in _walk(build_parser()) if opt is None and len(path) == 2}
+    assert "email" in commands
+    for command in commands:
+        assert f"{command}" in description, command
+        assert command in r.stdout
+
+
+def _erase(tmp_path: Path) -> tuple[list[str], dict[str, str], Path, str]:
+    import sqlite3
+
+    base, env, db = _email_env(tmp_path)
+    _subscribe_ann(tmp_path, base, env)
+    subject = str(sqlite3.connect(db).execute("SELECT subject FROM consent_events").fetchone()[0])
+    return ["erase", *base, "--subject", subject], env, db, subject
+
+
+def _subject_events(db: Path, subject: str) -> int:
+    return int(db_rows(db, "SELECT COUNT(*) FROM consent_events WHERE subject = ?",
+                       (subject,))[0][0])
+
+
+def test_erase_without_a_terminal_and_without_yes_refuses(tmp_path: Path) -> None:
+    argv, env, db, subject = _erase(tmp_path)
+    r = consentry(*argv, cwd=tmp_path, env=env, stdin="y\n")  # a pipe, not a person
+    one_line_error(r, "--yes")
+    assert _subject_events(db, subject) == 1
+    r = consentry(*argv, "--yes", cwd=tmp_path, env=env)
+    assert r.returncode == 0 and "anonymised 1 event" in r.stdout, r.stderr
+    assert _subject_events(db, subject) == 0
+
+
+@pytest.mark.parametrize(("answer", "erased"), [("y", True), ("yes", True), ("n", False),
+                                                ("", False), ("maybe", False)])
+def test_erase_asks_a_person_at_a_terminal(tmp_path: Path, answer: str, erased: bool) -> None:
+    import os
+    import pty
+
+    argv, env, db, subject = _erase(tmp_path)
+    leader, follower = pty.openpty()
+    try:
+        proc = subprocess.Popen([*consentry_cmd(), *argv], cwd=tmp_path, env=env,
+                                stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        os.close(follower)
+        assert proc.stderr is not None
+        prompt = b""
+        while b"[y/N]" not in prompt:
+            chunk = proc.stderr.read1(1024)  # the question, on stderr (stdout stays data)
+            assert chunk, prompt
+            prompt += chunk
+        assert subject.encode() in prompt and b"shop" in prompt
+        os.write(leader, answer.encode() + b"\n")
+        out_b, err_b = proc.communicate(timeout=60)
+        err = (prompt + err_b).decode()
+    finally:
+        os.close(leader)
+    assert proc.returncode == (0 if erased else 1), err
+    assert _subject_events(db, subject) == (0 if erased else 1)
+    if not erased:
+        assert "not erased" in err and "Traceback" not in err
