@@ -344,3 +344,41 @@ def test_erase_asks_a_person_at_a_terminal(tmp_path: Path, answer: str, erased: 
     assert _subject_events(db, subject) == (0 if erased else 1)
     if not erased:
         assert "not erased" in err and "Traceback" not in err
+
+
+# --- unsubscribe_mailto, however it is written ------------------------------------------------
+
+@pytest.mark.parametrize("written", ["unsubscribe@shop.example", "mailto:unsubscribe@shop.example",
+                                     "MAILTO:unsubscribe@shop.example"])
+def test_unsubscribe_mailto_with_or_without_the_scheme_gives_one_mailto(tmp_path: Path,
+                                                                        written: str) -> None:
+    import email
+    from email import policy
+
+    base, env, _ = _email_env(tmp_path)
+    cfg = Path(base[1])
+    text = cfg.read_text("utf-8")
+    cfg.write_text(text.replace('unsubscribe_mailto = "unsubscribe@shop.example"',
+                                f'unsubscribe_mailto = "{written}"'), "utf-8")
+    _subscribe_ann(tmp_path, base, env)
+    html = tmp_path / "m.html"
+    html.write_text(HTML, "utf-8")
+    r = consentry(*_prepare(base, html), cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    msg = email.message_from_bytes((tmp_path / "out.eml").read_bytes(), policy=policy.default)
+    header = str(msg["List-Unsubscribe"])
+    assert "<mailto:unsubscribe@shop.example?subject=unsubscribe-" in header, header
+    assert header.lower().count("mailto:") == 1, header
+
+
+@pytest.mark.parametrize("written", ["mailto:mailto:x@shop.example", "x@shop.example?subject=hi",
+                                     "mailto:", "x@localhost", "<x@shop.example>",
+                                     "a@b@shop.example"])
+def test_check_refuses_an_unsubscribe_mailto_that_is_not_one_address(tmp_path: Path,
+                                                                     written: str) -> None:
+    cfg, _ = write_config(tmp_path)
+    cfg.write_text(cfg.read_text("utf-8").replace('"unsubscribe@shop.example"', f'"{written}"'),
+                   "utf-8")
+    r = consentry("check", "--config", str(cfg), cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr
+    assert "sites.shop.email.unsubscribe_mailto" in r.stdout + r.stderr, r.stdout + r.stderr
