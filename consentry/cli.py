@@ -38,8 +38,8 @@ class CliError(Exception):
     """A person's mistake the command explains in one line (exit status 1)."""
 
 
-def _start(host: str, port: int, workers: int, banner: str) -> int:
-    """Serve, printing `banner` only once serving can work.
+def _start(host: str, port: int, workers: int, banner: Callable[[], str]) -> int:
+    """Serve, printing `banner()` only once serving can work.
 
     Everything a worker does at startup is done once here first (config, secret, database
     reachable and migrated) and the port is bound here: a mistake is one line and exit 1, and
@@ -54,7 +54,7 @@ def _start(host: str, port: int, workers: int, banner: str) -> int:
 
     asyncio.run(startup_and_shutdown())
     sock = _listen(host, port)
-    print(banner, flush=True)
+    print(banner(), flush=True)
     _run_uvicorn(sock, workers)
     return 0
 
@@ -101,8 +101,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.database:
         os.environ["CONSENTRY_DATABASE"] = args.database
     return _start(args.host, args.port, args.workers,
-                  f"Consentry serving on http://{args.host}:{args.port} "
-                  f"({args.workers} worker(s))")
+                  lambda: f"Consentry serving on http://{args.host}:{args.port} "
+                          f"({args.workers} worker(s))")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -120,13 +120,35 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "CONSENTRY_DEMO_ORIGINS": " ".join([base, base.replace("127.0.0.1", "localhost"),
                                             *args.origin]),
     })
-    return _start(args.host, args.port, 1, f"""Consentry demo (site "demo", data in {data})
+    # The page's ?region= links set these headers (consentry.demo.DemoRegion); a header the
+    # person configured themselves is kept.
+    os.environ.setdefault("CONSENTRY_COUNTRY_HEADER", "X-Demo-Country")
+    os.environ.setdefault("CONSENTRY_SUBDIVISION_HEADER", "X-Demo-Subdivision")
+
+    def banner() -> str:
+        from cmp.app_state import Services
+        from consentry.demo import write_sample_email
+
+        path = demo_config_path()
+        svc = Services.build(load_config(path), Settings.load(path))
+        sample = asyncio.run(write_sample_email(svc, data, base))
+        return f"""Consentry demo (site "demo", data in {data})
   demo page       {base}/
+  try a regime    {base}/?region=DE  ·  ?region=US-CA  ·  ?region=CN
+  tag gate page   {base}/demo/tags
+  what ran        {base}/demo/hits
+  dashboard       {base}/dashboard/   (log in with the admin key)
   config API      {base}/v1/sites/demo/config
   OpenAPI         {base}/openapi.json
   admin key       {key}   (valid while this demo runs)
+  sample e-mail   {sample.eml}   (HTML: {sample.html.name})
+    open pixel    {sample.pixel}
+    click         {sample.click}
+    unsubscribe   {sample.unsubscribe}
   try             curl -H 'Authorization: Bearer {key}' {base}/v1/sites/demo/ledger/verify
-Press Ctrl+C to stop.""")
+Press Ctrl+C to stop."""
+
+    return _start(args.host, args.port, 1, banner)
 
 
 # --- check / init -----------------------------------------------------------------------------

@@ -382,3 +382,102 @@ def test_check_refuses_an_unsubscribe_mailto_that_is_not_one_address(tmp_path: P
     r = consentry("check", "--config", str(cfg), cwd=tmp_path)
     assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr
     assert "sites.shop.email.unsubscribe_mailto" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+# --- the demo shows everything ----------------------------------------------------------------
+
+def test_demo_prints_and_serves_every_side_and_a_sample_tracked_email(tmp_path: Path) -> None:
+    import re
+
+    import httpx
+
+    from tests.conftest import CHROME_UA, free_port, server_process
+
+    port = free_port()
+    data = tmp_path / "demo-data"
+    base = f"http://127.0.0.1:{port}"
+    with server_process(["demo", "--port", str(port), "--dir", str(data)], clean_env(), tmp_path,
+                        f"{base}/healthz") as proc:
+        assert proc.stdout is not None
+        lines = []
+        while not lines or "Ctrl+C" not in lines[-1]:
+            lines.append(proc.stdout.readline())
+            assert lines[-1], "".join(lines)
+        text = "".join(lines)
+        printed = dict(re.findall(r"^\s+(\S+(?: \S+)*?)\s{2,}(\S+)", text, re.M))
+        for label, path in (("dashboard", "/dashboard/"), ("tag gate page", "/demo/tags"),
+                            ("what ran", "/demo/hits"), ("demo page", "/")):
+            assert printed[label] == base + path, (label, text)
+        assert httpx.get(f"{base}/demo/tags", timeout=5).status_code == 200
+        assert httpx.get(f"{base}/demo/hits", timeout=5).status_code == 200
+        assert httpx.get(f"{base}/dashboard/", timeout=5).status_code in (200, 303)
+        # the sample message is in the demo folder, and its printed links work
+        eml, html = data / "sample-email.eml", data / "sample-email.html"
+        assert printed["sample e-mail"] == str(eml) and eml.exists() and html.exists()
+        body = html.read_text("utf-8")
+        for label in ("open pixel", "click", "unsubscribe"):
+            assert printed[label].startswith(base + "/e/"), (label, text)
+            assert printed[label].replace("&", "&amp;") in body or label == "unsubscribe"
+        assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in eml.read_bytes()
+        pixel = httpx.get(printed["open pixel"], headers={"User-Agent": CHROME_UA}, timeout=5)
+        assert pixel.status_code == 200 and pixel.headers["content-type"] == "image/gif"
+        click = httpx.get(printed["click"], timeout=5)
+        assert click.status_code in (302, 303) and click.headers["location"] == base + "/"
+        page = httpx.get(printed["unsubscribe"], timeout=5)
+        assert page.status_code == 200 and "<form" in page.text
+        # each regime from the demo page: EU, US-CA, CN (and back to "unknown": the strictest)
+        home = httpx.get(base + "/", timeout=5).text
+        for region in ("DE", "US-CA", "CN"):
+            assert f'href="/?region={region}"' in home
+        regimes = {}
+        with httpx.Client(base_url=base, timeout=5) as c:
+            for region in ("DE", "US-CA", "CN", "auto"):
+                r = c.get(f"/?region={region}")  # the link sets a cookie ...
+                assert r.status_code == 200
+                regimes[region] = c.get("/v1/sites/demo/config").json()["regime"]  # ... kept
+        assert regimes == {"DE": "gdpr", "US-CA": "us_optout", "CN": "pipl", "auto": "pipl"}
+        zh = httpx.get(base + "/", headers={"Accept-Language": "zh-CN"}, timeout=5).text
+        assert "试试各地区的规则" in zh and "Try each regime" in home
+
+
+def test_the_demo_config_has_an_email_side() -> None:
+    from cmp.config import demo_config_path, load_config
+
+    site = load_config(demo_config_path()).sites["demo"]
+    assert site.email is not None and site.email.lists
+    for text in (site.email.tracking_text, *(lst.title for lst in site.email.lists.values())):
+        assert set(text) >= set(site.languages)
+
+
+async def test_region_switching_exists_only_in_demo_mode(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from cmp.config import demo_config_path
+    from consentry.server import app_from_env
+
+    for k in list(__import__("os").environ):
+        if k.startswith("CONSENTRY_"):
+            monkeypatch.delenv(k)
+    monkeypatch.setenv("CONSENTRY_CONFIG", str(demo_config_path()))
+    monkeypatch.setenv("CONSENTRY_DATABASE", f"sqlite:///{tmp_path / 'c.db'}")
+    monkeypatch.setenv("CONSENTRY_SECRET", SECRET.decode())
+    monkeypatch.setenv("CONSENTRY_COUNTRY_HEADER", "X-Country")
+
+    async def regime(cookie: str, query: str = "") -> tuple[str, str | None]:
+        app = app_from_env()
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                r = await c.get(f"/v1/sites/demo/config{query}",
+                                headers={"Cookie": f"consentry_demo_region={cookie}"})
+                return r.json()["regime"], r.headers.get("set-cookie")
+
+    # outside demo mode neither the cookie nor ?region= does anything: no header, strictest
+    assert await regime("DE") == ("pipl", None)
+    assert await regime("DE", "?region=US-CA") == ("pipl", None)
+    monkeypatch.setenv("CONSENTRY_DEMO", "1")
+    assert (await regime("DE"))[0] == "gdpr"
+    got, cookie = await regime("DE", "?region=US-CA")
+    assert got == "us_optout" and cookie is not None and "US-CA" in cookie
+    assert (await regime("nonsense"))[0] == "pipl"  # only the offered places
