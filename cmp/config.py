@@ -216,9 +216,18 @@ class EmailConfig(_Strict):
     @field_validator("unsubscribe_mailto")
     @classmethod
     def _mailto(cls, v: str | None) -> str | None:
-        if v is not None and not re.match(r"^[^@\s<>]+@[A-Za-z0-9.\-]+$", v):
-            raise ValueError("must be an address like unsubscribe@example.com")
-        return v
+        # Both "x@example.com" and "mailto:x@example.com" are what people write; stored as the
+        # bare address, which the List-Unsubscribe header puts after its own "mailto:".
+        if v is None:
+            return v
+        address = v[len("mailto:"):] if v[:7].lower() == "mailto:" else v
+        # No ?, &, % or ':' in it: the header appends "?subject=…" and a query of its own (or
+        # a second scheme) would be a different URI from the one meant.
+        if not re.fullmatch(r"[A-Za-z0-9.!#$'*+/=^_`{|}~\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+",
+                            address):
+            raise ValueError("must be an address like unsubscribe@example.com "
+                             "(or mailto:unsubscribe@example.com), without ?query")
+        return address
 
 
 # Attributes a catalog tag may carry onto its <script>: no event handlers, nothing that

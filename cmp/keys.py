@@ -30,7 +30,11 @@ def load_master_secret(secret_file: str | Path) -> bytes:
         return env.encode()
     p = Path(secret_file)
     if not p.exists():
-        p.parent.mkdir(parents=True, exist_ok=True)
+        # A missing folder is a typo far more often than a wish: refuse rather than make a new
+        # secret somewhere nobody will back it up (every token and link depends on it).
+        if not p.parent.is_dir():
+            raise ConfigError([f"server.secret_file: folder {p.parent} does not exist "
+                               f"(Consentry creates the secret, not its folder)"])
         fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_urlsafe(48) + "\n")

@@ -23,11 +23,14 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("database", "sqlite:///consentry.db", "Storage URL: sqlite:///path or postgresql://…"),
-    Setting("secret_file", "consentry.secret", "File holding the master secret (created if missing); "
-            "or set CONSENTRY_SECRET. Per-site signing keys are derived from it."),
+    Setting("database", "sqlite:///consentry.db", "Storage URL: sqlite:///path or postgresql://…; "
+            "a relative SQLite path is relative to the config file's folder."),
+    Setting("secret_file", "consentry.secret", "File holding the master secret (created if missing, "
+            "in a folder that must exist; relative to the config file's folder); or set "
+            "CONSENTRY_SECRET. Per-site signing keys are derived from it."),
     Setting("public_url", "http://127.0.0.1:8000", "Base URL visitors reach Consentry at (receipt links)."),
-    Setting("geoip_database", "", "Path to a GeoIP2/GeoLite2 Country .mmdb; empty: use the country header."),
+    Setting("geoip_database", "", "Path to a GeoIP2/GeoLite2 Country .mmdb (relative to the config "
+            "file's folder); empty: use the country header."),
     Setting("country_header", "", "Trusted CDN header with the visitor's ISO country, e.g. CF-IPCountry."),
     Setting("subdivision_header", "", "Trusted CDN header with the ISO 3166-2 subdivision, e.g. CA."),
     Setting("client_ip_header", "", "Trusted proxy header with the client IP, e.g. X-Forwarded-For "
@@ -97,7 +100,14 @@ class Settings:
             for key in server:
                 if key not in _NAMES:
                     raise ConfigError([f"server.{key}: unknown setting"])
-            values.update(server)
+            # Files the config names (or the defaults stand for) belong with the config, not
+            # with wherever the command happens to run: from another folder, a cwd-relative
+            # default would silently start a new, empty ledger and a new secret.
+            base = Path(config_path).resolve().parent
+            for name in _PATHS:
+                value = server.get(name, _DEFAULTS[name])
+                values[name] = _against(base, value) if isinstance(value, str) else value
+            values.update({k: v for k, v in server.items() if k not in _PATHS})
         for s in SETTINGS:
             env = os.environ.get(f"CONSENTRY_{s.name.upper()}")
             if env is not None:
@@ -137,4 +147,19 @@ class Settings:
 
 
 _NAMES = {s.name for s in SETTINGS}
+_DEFAULTS = {s.name: s.default for s in SETTINGS}
+# Settings naming a file; relative ones in a config file are relative to that file's folder.
+# (On the command line or in the environment they stay relative to the current directory,
+# as a shell user expects.)
+_PATHS = ("database", "secret_file", "geoip_database")
+
+
+def _against(base: Path, value: str) -> str:
+    """`value` (a path or a sqlite:/// URL) with a relative path made absolute under `base`."""
+    if value.startswith("sqlite:///"):
+        path = value.removeprefix("sqlite:///")
+        return "sqlite:///" + str(base / Path(path).expanduser()) if path else value
+    if "://" in value or not value:  # another backend's URL, or "not set"
+        return value
+    return str(base / Path(value).expanduser())  # `base / absolute` is the absolute path
 assert _NAMES == {f.name for f in fields(Settings)}, "SETTINGS and Settings disagree"

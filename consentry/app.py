@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Mount
 
 from cmp.api import admin, assets, checkpoints, consent, meta
 from cmp.api.cors import SiteCORS
-from cmp.app_state import Services
+from cmp.app_state import Services, open_checked
 from cmp.checkpoints import run_periodically
 from cmp.storage.base import StorageError
 from cmp.storage.writer import WriterClosed
@@ -30,7 +30,7 @@ from pixel.web.routes import routes as beacon_routes
 def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await svc.storage.open()
+        await open_checked(svc.storage, svc.settings.database)  # one line naming the problem
         every = svc.settings.checkpoint_interval_minutes
         ticker = asyncio.create_task(run_periodically(
             svc.checkpoints, list(svc.config.sites), every, svc.settings.checkpoint_dir,

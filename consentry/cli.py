@@ -1,4 +1,5 @@
-"""The `consentry` command: serve, demo, check, init, ledger verify, export, erase, purge."""
+"""The `consentry` command: serve, demo, check, init, ledger verify, export, erase, purge, email
+(prepare, import)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -32,15 +34,64 @@ def _load(args: argparse.Namespace) -> tuple[Config, Settings]:
 
 # --- serve / demo -----------------------------------------------------------------------------
 
-def _run_uvicorn(host: str, port: int, workers: int) -> None:
+class CliError(Exception):
+    """A person's mistake the command explains in one line (exit status 1)."""
+
+
+def _start(host: str, port: int, workers: int, banner: Callable[[], str]) -> int:
+    """Serve, printing `banner()` only once serving can work.
+
+    Everything a worker does at startup is done once here first (config, secret, database
+    reachable and migrated) and the port is bound here: a mistake is one line and exit 1, and
+    nothing is printed as if it had worked."""
+    from consentry.server import app_from_env
+
+    app = app_from_env()  # the very app a worker builds, from the same environment
+
+    async def startup_and_shutdown() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    asyncio.run(startup_and_shutdown())
+    sock = _listen(host, port)
+    print(banner(), flush=True)
+    _run_uvicorn(sock, workers)
+    return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound as uvicorn would bind it (and handed to it)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CliError(f"--port: cannot listen on {host}:{port}: "
+                       f"{exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _run_uvicorn(sock: socket.socket, workers: int) -> None:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     # Workers re-create the app from the environment (consentry.server), so config and secrets
     # are shared by file/environment, never by memory.
-    uvicorn.run("consentry.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-                loop="uvloop", http="httptools", access_log=False, log_level="warning",
-                # Client IPs come from the `client_ip_header` setting, not uvicorn's guess.
-                proxy_headers=False)
+    config = uvicorn.Config("consentry.server:app_from_env", factory=True, workers=workers,
+                            loop="uvloop", http="httptools", access_log=False,
+                            log_level="warning",
+                            # Client IPs come from the `client_ip_header` setting, not uvicorn's guess.
+                            proxy_headers=False)
+    server = uvicorn.Server(config)
+    try:
+        if workers > 1:
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -49,10 +100,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["CONSENTRY_CONFIG"] = str(Path(_config_path(args)).resolve())
     if args.database:
         os.environ["CONSENTRY_DATABASE"] = args.database
-    print(f"Consentry serving on http://{args.host}:{args.port} ({args.workers} worker(s))",
-          flush=True)
-    _run_uvicorn(args.host, args.port, args.workers)
-    return 0
+    return _start(args.host, args.port, args.workers,
+                  lambda: f"Consentry serving on http://{args.host}:{args.port} "
+                          f"({args.workers} worker(s))")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -73,16 +123,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "CONSENTRY_DEMO_ORIGINS": " ".join([base, base.replace("127.0.0.1", "localhost"),
                                             *args.origin]),
     })
-    print(f"""Consentry demo (site "demo", data in {data})
+    # The page's ?region= links set these headers (consentry.demo.DemoRegion); a header the
+    # person configured themselves is kept.
+    os.environ.setdefault("CONSENTRY_COUNTRY_HEADER", "X-Demo-Country")
+    os.environ.setdefault("CONSENTRY_SUBDIVISION_HEADER", "X-Demo-Subdivision")
+
+    def banner() -> str:
+        from cmp.app_state import Services
+        from consentry.demo import write_sample_email
+
+        path = demo_config_path()
+        svc = Services.build(load_config(path), Settings.load(path))
+        sample = asyncio.run(write_sample_email(svc, data, base))
+        return f"""Consentry demo (site "demo", data in {data})
   demo page       {base}/
+  try a regime    {base}/?region=DE  ·  ?region=US-CA  ·  ?region=CN
+  tag gate page   {base}/demo/tags
+  what ran        {base}/demo/hits
+  dashboard       {base}/dashboard/   (log in with the admin key)
   config API      {base}/v1/sites/demo/config
   OpenAPI         {base}/openapi.json
   checkpoints     {base}/v1/sites/demo/checkpoints/latest   (signed tree head, each minute)
   admin key       {key}   (valid while this demo runs)
+  sample e-mail   {sample.eml}   (HTML: {sample.html.name})
+    open pixel    {sample.pixel}
+    click         {sample.click}
+    unsubscribe   {sample.unsubscribe}
   try             curl -H 'Authorization: Bearer {key}' {base}/v1/sites/demo/ledger/verify
-Press Ctrl+C to stop.""", flush=True)
-    _run_uvicorn(args.host, args.port, 1)
-    return 0
+Press Ctrl+C to stop."""
+
+    return _start(args.host, args.port, 1, banner)
 
 
 # --- check / init -----------------------------------------------------------------------------
@@ -130,13 +200,13 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def _with_services(args: argparse.Namespace,
                    work: Callable[[Any], Awaitable[int]]) -> int:
-    from cmp.app_state import Services
+    from cmp.app_state import Services, open_checked
 
     config, settings = _load(args)
     svc = Services.build(config, settings)
 
     async def run() -> int:
-        await svc.storage.open()
+        await open_checked(svc.storage, settings.database)
         try:
             return await work(svc)
         finally:
@@ -151,14 +221,20 @@ def cmd_ledger_verify(args: argparse.Namespace) -> int:
         return _verify_checkpoints(args)
 
     async def work(svc: Any) -> int:
+        await _refuse_no_ledger(svc.storage, args.site, svc.settings.database)
         reports = await svc.consent.verify(args.site)
         for r in reports:
             print(r.line())
-        if not reports:
-            print("no events")
         return 0 if all(r.ok for r in reports) else 1
 
-    if args.config is None and args.database and not Path(DEFAULT_CONFIG).exists():
+    without_config = args.config is None and args.database and not Path(DEFAULT_CONFIG).exists()
+    settings = Settings.load(None, database=args.database) if without_config else _load(args)[1]
+    if settings.database.startswith("sqlite:///"):
+        # Opening would create an empty database (and verify it): a mistyped path is an error.
+        db = Path(settings.database.removeprefix("sqlite:///"))
+        if not db.is_file():
+            raise CliError(f"no ledger: {db} does not exist")
+    if without_config:
         return _verify_without_config(args)
     return _with_services(args, work)
 
@@ -235,25 +311,37 @@ def cmd_ledger_checkpoint(args: argparse.Namespace) -> int:
     return _with_services(args, work)
 
 
+async def _refuse_no_ledger(storage: Any, site: str | None, url: str) -> None:
+    """Nothing to verify is not "ok": it is the wrong database, or the wrong site."""
+    from cmp.app_state import redact_url
+
+    sites = await storage.sites()
+    if site is not None and site not in sites:
+        raise CliError(f"--site: no ledger for site {site!r} in {redact_url(url)}")
+    if not sites:
+        raise CliError(f"no ledger in {redact_url(url)}: not one consent event "
+                       f"(the wrong --database, or the wrong config?)")
+
+
 def _verify_without_config(args: argparse.Namespace) -> int:
     """Verification needs no keys and no config: only the database."""
-    from cmp.app_state import storage_for
+    from cmp.app_state import open_checked, storage_for
     from cmp.ledger import verify_site
 
     # CONSENTRY_* storage settings still apply (e.g. pg_statement_cache_size behind pgbouncer)
-    storage = storage_for(Settings.load(None, database=args.database))
+    settings = Settings.load(None, database=args.database)
+    storage = storage_for(settings)
 
     async def run() -> int:
-        await storage.open()
+        await open_checked(storage, settings.database)
         try:
+            await _refuse_no_ledger(storage, args.site, settings.database)
             sites = [args.site] if args.site else await storage.sites()
             ok = True
             for s in sites:
                 r = await verify_site(storage, s)
                 print(r.line())
                 ok &= r.ok
-            if not sites:
-                print("no events")
             return 0 if ok else 1
         finally:
             await storage.close()
@@ -273,8 +361,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     return _with_services(args, work)
 
 
+def _confirm(question: str) -> bool:
+    """A person's y/N at a terminal. Without one (a pipe, cron) there is nobody to ask, and a
+    "y" that happens to be in the input must not stand for them: --yes says it explicitly."""
+    if not sys.stdin.isatty():
+        raise CliError("standard input is not a terminal: add --yes to erase without asking")
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)  # stdout stays data
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
 def cmd_erase(args: argparse.Namespace) -> int:
     async def work(svc: Any) -> int:
+        if not args.yes and not _confirm(
+                f"Anonymise every event of subject {args.subject} on site {args.site}? "
+                f"This cannot be undone."):
+            print("not erased", file=sys.stderr)
+            return 1
         n = await svc.consent.erase(args.site, args.subject)
         if n == 0:
             print(f"no events for subject {args.subject!r} on site {args.site!r}", file=sys.stderr)
@@ -309,14 +411,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="serve the API, banner and beacons")
     with_config(s)
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
-    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    s.add_argument("--workers", type=int, default=1,
+                   help="worker processes sharing the port (default 1)")
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("demo", help="serve the demo site on a local SQLite file")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     s.add_argument("--dir", default="consentry-demo", help="where the demo keeps its data")
     s.add_argument("--origin", action="append", default=[],
                    help="another origin to trust, e.g. when reaching the demo by a host name")
@@ -327,15 +430,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("init", help="write a commented starter config")
-    s.add_argument("dir", nargs="?", default=".")
-    s.add_argument("--force", action="store_true")
+    s.add_argument("dir", nargs="?", default=".",
+                   help=f"folder to write {DEFAULT_CONFIG} into (default: the current one)")
+    s.add_argument("--force", action="store_true",
+                   help="overwrite an existing config (its admin key stops working)")
     s.set_defaults(func=cmd_init)
 
     s = sub.add_parser("ledger", help="ledger operations")
     lsub = s.add_subparsers(dest="ledger_command", required=True)
     v = lsub.add_parser("verify", help="verify each site's hash chain; exit 1 at a broken link")
     with_config(v)
-    v.add_argument("--site", help="only this site")
+    v.add_argument("--site", help="verify only this site (default: every site in the database)")
     v.add_argument("--checkpoint", nargs="+", metavar="FILE",
                    help="also prove the history up to each checkpoint in FILE is unchanged")
     v.set_defaults(func=cmd_ledger_verify)
@@ -351,8 +456,12 @@ def build_parser() -> argparse.ArgumentParser:
                                  ("erase", cmd_erase, "anonymise a subject's records")):
         s = sub.add_parser(name, help=helptext)
         with_config(s)
-        s.add_argument("--site", required=True)
-        s.add_argument("--subject", required=True)
+        s.add_argument("--site", required=True, help="the site (a key of [sites] in the config)")
+        s.add_argument("--subject", required=True,
+                       help="the subject id: a consent id (c_…) or an e-mail recipient id (r_…)")
+        if name == "erase":
+            s.add_argument("--yes", action="store_true",
+                           help="do not ask for confirmation (needed without a terminal)")
         s.set_defaults(func=func)
 
     s = sub.add_parser("purge", help="expire lapsed consents, anonymise events past retention")
@@ -377,6 +486,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except DomainError as exc:  # e.g. `export --site` naming a site the config does not have
         print(f"--{exc.field}: {exc.message}", file=sys.stderr)
+        return 1
+    except CliError as exc:
+        print(exc, file=sys.stderr)
         return 1
     return code
 

@@ -3,22 +3,35 @@
 The customer's SDKs are replaced by local stand-ins (consentry/demo_static/) that each set a cookie
 and call /demo/hit when they run, so a person (or a browser test) can watch what the banner lets
 run, when, and what it cleans up. Hits are kept in memory, newest last, at /demo/hits.
+
+Two demo-only helpers besides the pages: `DemoRegion`, a middleware that lets a person try each
+regime from the page (?region=DE|US-CA|CN, remembered in a cookie) by setting the country headers
+the policy engine reads, and `write_sample_email`, which writes one tracked message for a sample
+recipient into the demo folder. Neither exists outside `consentry demo` (consentry.server adds
+them only in demo mode).
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import re
 import secrets
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
+from http.cookies import SimpleCookie
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from cmp.api.assets import version
+from cmp.app_state import Services, open_checked
 
 # The assets are read once at startup; so is the version their URLs carry.
 _version = cache(version)
@@ -41,6 +54,16 @@ TEXT = {
         "add": "Add a WeChat share button now (like a single-page app)",
         "prefs": "Privacy settings",
         "state": "What ran",
+        "regions": "Try each regime",
+        "regions_intro": "The demo pretends you are in the place you pick (it sets the country "
+                         "header a CDN would send); the banner, its texts and what may run follow "
+                         "that place's rules.",
+        "region_DE": "Germany (EU · GDPR: opt-in)",
+        "region_US-CA": "California (US · opt-out, Global Privacy Control binding)",
+        "region_CN": "China (PIPL: opt-in, separate consent)",
+        "region_auto": "Unknown place (the strictest regime)",
+        "region_now": "Now",
+        "more": "Also",
     },
     "zh-CN": {
         "title": "Tuiqiqi 外贸 B2B 平台（Consentry 演示）",
@@ -50,6 +73,15 @@ TEXT = {
         "add": "现在添加微信分享按钮（模拟单页应用）",
         "prefs": "隐私设置",
         "state": "运行情况",
+        "regions": "试试各地区的规则",
+        "regions_intro": "演示会假装您位于所选地区（设置 CDN 会发送的国家请求头）；横幅、文字以及允许运行的"
+                         "内容都按该地区的规则处理。",
+        "region_DE": "德国（欧盟 · GDPR：事先同意）",
+        "region_US-CA": "加利福尼亚（美国 · 选择退出，全球隐私控制 GPC 具有约束力）",
+        "region_CN": "中国（PIPL：事先同意，单独同意）",
+        "region_auto": "未知地区（最严格的规则）",
+        "region_now": "当前",
+        "more": "另见",
     },
 }
 
@@ -69,11 +101,15 @@ PAGE = """<!doctype html>
 </script>
 </head><body>
 <header><strong>Tuiqiqi</strong> · <a href="/">/</a> · <a href="/demo/csp">/demo/csp</a> ·
-<a href="/demo/tags">/demo/tags</a> ·
-<a href="/v1/sites/demo/config">config</a> · <a href="/openapi.json">OpenAPI</a></header>
+<a href="/demo/tags">/demo/tags</a> · <a href="/demo/hits">/demo/hits</a> ·
+<a href="/v1/sites/demo/config">config</a> · <a href="/dashboard/">dashboard</a> ·
+<a href="/openapi.json">OpenAPI</a></header>
 <main>
 <h1>{title}</h1>
 <p>{intro}</p>
+<section id="demo-regions"><h2>{regions}</h2>
+<p>{regions_intro}</p>
+<ul>{region_links}</ul></section>
 <section><h2>{video}</h2>
 <iframe data-src="/demo/video" data-consent="functional" data-vendor="tencent_cloud"
  title="{video}"></iframe></section>
@@ -120,10 +156,22 @@ def _language(request: Request) -> str:
     return "zh-CN" if first.startswith("zh") else "en"
 
 
+def _region_links(request: Request, t: dict[str, str]) -> str:
+    now = chosen_region(request.scope) or "auto"
+    items = []
+    for region in (*REGIONS, "auto"):
+        label = t[f"region_{region}"]
+        mark = f' aria-current="true"><strong>{label}</strong> ({t["region_now"]})' \
+            if region == now else f">{label}"
+        items.append(f'<li><a href="{request.url.path}?region={region}"{mark}</a></li>')
+    return "".join(items)
+
+
 def _page(request: Request, nonce: str | None) -> str:
     lang = _language(request)
     t = {k: html.escape(v) for k, v in TEXT[lang].items()}
-    return PAGE.format(lang=lang, version=_version(), nonce=f' nonce="{nonce}"' if nonce else "", **t)
+    return PAGE.format(lang=lang, version=_version(), nonce=f' nonce="{nonce}"' if nonce else "",
+                       region_links=_region_links(request, t), **t)
 
 
 async def demo_page(request: Request) -> Response:
@@ -183,3 +231,135 @@ def demo_routes() -> list[BaseRoute]:
         Route("/demo/static/{name}", static, methods=["GET"]),
         Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),
     ]
+
+
+# --- trying each regime (demo only) -----------------------------------------------------------
+
+# The places the page offers, as the (country, subdivision) a CDN would report.
+REGIONS: dict[str, tuple[str, str | None]] = {"DE": ("DE", None), "US-CA": ("US", "CA"),
+                                              "CN": ("CN", None)}
+REGION_COOKIE = "consentry_demo_region"
+
+
+def _query_region(scope: Mapping[str, Any]) -> str | None:
+    """`?region=` on this request: a REGIONS key, "auto" (forget the choice), or None."""
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("region")
+    if not values:
+        return None
+    return values[-1] if values[-1] in REGIONS else "auto"
+
+
+def chosen_region(scope: Mapping[str, Any]) -> str | None:
+    """The region this request runs as: from ?region=, else the demo cookie; None: not chosen."""
+    asked = _query_region(scope)
+    if asked is not None:
+        return None if asked == "auto" else asked
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            morsel = SimpleCookie(value.decode("latin-1")).get(REGION_COOKIE)
+            if morsel is not None and morsel.value in REGIONS:
+                return morsel.value
+    return None
+
+
+class DemoRegion:
+    """Demo only: run a request as if from the region the person picked on the demo page.
+
+    It writes the picked country (and subdivision) into the headers the `country_header` and
+    `subdivision_header` settings name, replacing any the client sent, so the policy engine
+    decides exactly as behind a CDN. Nothing chosen: the request passes untouched (the real
+    header, or none and the strictest regime). consentry.server adds it only in demo mode."""
+
+    def __init__(self, app: Any, country_header: str, subdivision_header: str) -> None:
+        self.app = app
+        self.country = country_header.lower().encode("latin-1")
+        self.subdivision = subdivision_header.lower().encode("latin-1")
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not self.country:
+            await self.app(scope, receive, send)
+            return
+        region = chosen_region(scope)
+        if region is not None:
+            country, subdivision = REGIONS[region]
+            headers = [(k, v) for k, v in scope["headers"]
+                       if k not in (self.country, self.subdivision)]
+            headers.append((self.country, country.encode()))
+            if subdivision and self.subdivision:
+                headers.append((self.subdivision, subdivision.encode()))
+            scope = {**scope, "headers": headers}
+        asked = _query_region(scope)
+        if asked is None:
+            await self.app(scope, receive, send)
+            return
+        cookie = (f"{REGION_COOKIE}={asked}; Path=/; SameSite=Lax" if asked != "auto" else
+                  f"{REGION_COOKIE}=; Path=/; Max-Age=0; SameSite=Lax")
+
+        async def send_with_cookie(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"set-cookie", cookie.encode())]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+
+# --- a sample tracked e-mail (demo only) ------------------------------------------------------
+
+SAMPLE_TO = "buyer@example.com"
+SAMPLE_HTML = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Tuiqiqi news / Tuiqiqi 资讯</title></head><body>
+<h1>Tuiqiqi</h1>
+<p>New buyers in your trade this week. (A sample tracked message from the Consentry demo.)</p>
+<p>本周您所在行业的新买家。（Consentry 演示生成的示例跟踪邮件。）</p>
+<p><a href="{base}/">See the buyers · 查看买家</a></p>
+</body></html>
+"""
+
+
+@dataclass(frozen=True)
+class SampleEmail:
+    eml: Path
+    html: Path
+    pixel: str
+    click: str
+    unsubscribe: str
+
+
+def _links(body: str) -> tuple[str, str]:
+    """The open pixel and the first visible click link of a prepared body."""
+    pixel = re.search(r'<img src="([^"]*/e/o/[^"]*)"', body)
+    clicks = [m.group(1) for m in re.finditer(r'<a href="([^"]*/e/c/[^"]*)"([^>]*)>', body)
+              if "aria-hidden" not in m.group(2)]  # not the honeypot a scanner follows
+    if pixel is None or not clicks:
+        raise RuntimeError("the sample message came out untracked")
+    return html.unescape(pixel.group(1)), html.unescape(clicks[0])
+
+
+async def write_sample_email(svc: Services, folder: Path, base: str) -> SampleEmail:
+    """Record a consent (with tracking) for a sample recipient, as an import would, and write
+    one tracked message for them into `folder`: what a sender would hand to its mail server."""
+    from pixel.email.service import EmailService
+
+    await open_checked(svc.storage, svc.settings.database)
+    try:
+        email = EmailService.build(svc)
+        await email.consents.import_consent(
+            "demo", SAMPLE_TO, ["news"], tracking=True, country="DE", language="en",
+            evidence={"source": "consentry demo: sample recipient"})
+        prep = await email.preparer.prepare("demo", campaign="demo", list_id="news", to=SAMPLE_TO,
+                                            html_body=SAMPLE_HTML.format(base=base),
+                                            unsubscribe_text="Unsubscribe · 退订")
+        _, cfg = email.consents.site("demo")
+        raw = prep.message(to=SAMPLE_TO, sender=cfg.sender, subject="Tuiqiqi news · Tuiqiqi 资讯")
+    finally:  # as the app's lifespan closes them: engagement rows flush first
+        await svc.storage.close_engagement()
+        await svc.storage.close_beacon()
+        await svc.storage.close()
+        await svc.windows.close()
+        svc.policy.close()
+    eml, page = folder / "sample-email.eml", folder / "sample-email.html"
+    eml.write_bytes(raw)
+    page.write_text(prep.html, "utf-8")
+    pixel, click = _links(prep.html)
+    return SampleEmail(eml, page, pixel, click, prep.unsubscribe_url)

@@ -26,12 +26,15 @@ def app_from_env() -> Starlette:
         # given: trust that origin (and any given with --origin) for the demo config's sites.
         config = with_extra_origins(config, demo_origins.split())
     svc = Services.build(config, settings, extra_admin_hashes=extra)
-    routes = []
-    if os.environ.get("CONSENTRY_DEMO") == "1":
-        from consentry.demo import demo_routes
+    if os.environ.get("CONSENTRY_DEMO") != "1":
+        return create_app(svc)
+    from consentry.demo import DemoRegion, demo_routes
 
-        routes = demo_routes()
-    return create_app(svc, extra_routes=routes)
+    app = create_app(svc, extra_routes=demo_routes())
+    # Demo mode only: the page's ?region= links run requests as if from that place.
+    app.add_middleware(DemoRegion, country_header=settings.country_header,
+                       subdivision_header=settings.subdivision_header)
+    return app
 
 
 def with_extra_origins(config: Config, origins: list[str]) -> Config:

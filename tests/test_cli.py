@@ -157,12 +157,12 @@ def test_export_erase_purge(two_sites: TwoSites, tmp_path: Path,
     code, _, err = run(["export", *base, "--site", "nope", "--subject", ids[0]], capsys)
     assert code == 1 and "nope" in err and "Traceback" not in err
 
-    code, out, _ = run(["erase", *base, "--site", "alpha", "--subject", ids[0]], capsys)
+    code, out, _ = run(["erase", *base, "--site", "alpha", "--subject", ids[0], "--yes"], capsys)
     assert code == 0 and "anonymised 1 event" in out
     assert db_rows(db, "SELECT COUNT(*) FROM consent_events WHERE subject = ?", (ids[0],)) == [(0,)]
     code, _, _ = run(["export", *base, "--site", "alpha", "--subject", ids[0]], capsys)
     assert code == 1
-    code, _, _ = run(["erase", *base, "--site", "alpha", "--subject", ids[0]], capsys)
+    code, _, _ = run(["erase", *base, "--site", "alpha", "--subject", ids[0], "--yes"], capsys)
     assert code == 1
     # the other subject is still there
     code, out, _ = run(["export", *base, "--site", "alpha", "--subject", ids[1]], capsys)

@@ -32,6 +32,21 @@ def test_wheel_holds_banner_data_and_migrations(tmp_path: Path) -> None:
                    "pixel/__init__.py"):
         assert needed in names, needed
     assert any(n.startswith("consentry/demo_static/") for n in names)
+    # Apache-2.0, so that people may self-host it: the SPDX expression and the text itself.
+    dist_info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
+    metadata = zipfile.ZipFile(wheel).read(f"{dist_info}/METADATA").decode()
+    assert "License-Expression: Apache-2.0" in metadata.splitlines()
+    assert "Proprietary" not in metadata
+    assert f"{dist_info}/licenses/LICENSE" in names
+
+
+def test_the_licence_is_apache_2() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE"]
+    assert not any("Proprietary" in c for c in project.get("classifiers", []))
+    text = (ROOT / "LICENSE").read_text("utf-8")
+    assert "Apache License" in text and "Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text
 
 
 def test_console_script_names_the_cli() -> None:

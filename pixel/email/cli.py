@@ -20,17 +20,55 @@ TRUE = {"1", "true", "yes", "y", "on"}
 FALSE = {"0", "false", "no", "n", "off", ""}
 
 
+class Unreadable(Exception):
+    """An input file the command cannot use; one line for the person who named it."""
+
+
+def read_input(option: str, path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise Unreadable(f"{option}: no such file: {path}") from None
+    except IsADirectoryError:
+        raise Unreadable(f"{option}: {path} is a folder, not a file") from None
+    except OSError as exc:
+        raise Unreadable(f"{option}: cannot read {path}: {exc.strerror or exc}") from None
+
+
+def decode_utf8(option: str, path: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise Unreadable(f"{option}: {path} is not UTF-8 text (byte {exc.start})") from None
+
+
 def cmd_prepare(args: argparse.Namespace, with_services: Runner) -> int:
     from pixel.email.prepare import DkimKey
     from pixel.email.service import EmailService
 
-    html = Path(args.html).read_text("utf-8")
-    key = None
-    if args.dkim_key:
-        if not (args.dkim_selector and args.dkim_domain):
-            print("--dkim-key needs --dkim-selector and --dkim-domain", file=sys.stderr)
-            return 2
-        key = DkimKey(args.dkim_selector, args.dkim_domain, Path(args.dkim_key).read_bytes())
+    # Every input is read and checked before anything is recorded: a send is counted when the
+    # message is prepared, so a failure after that would leave a phantom send behind.
+    try:
+        html = decode_utf8("--html", args.html, read_input("--html", args.html))
+        key = None
+        if args.dkim_key:
+            if not (args.dkim_selector and args.dkim_domain):
+                print("--dkim-key needs --dkim-selector and --dkim-domain", file=sys.stderr)
+                return 2
+            try:
+                key = DkimKey(args.dkim_selector, args.dkim_domain,
+                              read_input("--dkim-key", args.dkim_key))
+            except FieldError as exc:
+                raise Unreadable(f"--dkim-key: {args.dkim_key}: {exc.message}") from None
+        if args.out:
+            folder = Path(args.out).parent
+            if not folder.is_dir():
+                raise Unreadable(f"--out: no such folder: {folder}")
+            if Path(args.out).is_dir():
+                raise Unreadable(f"--out: {args.out} is a folder, not a file")
+    except Unreadable as exc:
+        print(exc, file=sys.stderr)
+        return 1
 
     async def work(svc: Any) -> int:
         email = EmailService.build(svc)
@@ -58,9 +96,14 @@ def cmd_import(args: argparse.Namespace, with_services: Runner) -> int:
     """Columns: email, lists (';'-separated), tracking, country, language, consented_at, source."""
     from pixel.email.service import EmailService
 
-    data = Path(args.file).read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    rows = list(csv.DictReader(data.decode("utf-8-sig").splitlines()))
+    try:
+        data = read_input("file", args.file)
+        text = decode_utf8("file", args.file, data)
+    except Unreadable as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    digest = hashlib.sha256(data).hexdigest()  # of the file as given: the evidence
+    rows = list(csv.DictReader(text.splitlines()))
 
     async def work(svc: Any) -> int:
         email = EmailService.build(svc)
@@ -114,23 +157,24 @@ def add_email_parser(sub: Any, with_config: Callable[[argparse.ArgumentParser], 
 
     p = esub.add_parser("prepare", help="turn an HTML e-mail into the tracked one plus headers")
     with_config(p)
-    p.add_argument("--site", required=True)
-    p.add_argument("--campaign", required=True)
+    p.add_argument("--site", required=True, help="the site (a key of [sites] in the config)")
+    p.add_argument("--campaign", required=True,
+                   help="campaign id the send, opens and clicks are counted under")
     p.add_argument("--list", required=True, help="the marketing list this mail is for")
     p.add_argument("--to", required=True, help="recipient address (hashed, never stored)")
-    p.add_argument("--subject", required=True)
+    p.add_argument("--subject", required=True, help="Subject: of the message")
     p.add_argument("--html", required=True, help="HTML body file")
     p.add_argument("--sender", help="From: (default: the site's email.sender)")
     p.add_argument("--out", help="write the message here (default: standard output)")
     p.add_argument("--dkim-key", help="PEM private key: sign with DKIM (h= covers "
                    "List-Unsubscribe and List-Unsubscribe-Post)")
-    p.add_argument("--dkim-selector")
-    p.add_argument("--dkim-domain")
+    p.add_argument("--dkim-selector", help="DKIM selector (s=), with --dkim-key")
+    p.add_argument("--dkim-domain", help="DKIM signing domain (d=), with --dkim-key")
     p.set_defaults(func=lambda a: cmd_prepare(a, with_services))
 
     i = esub.add_parser("import", help="record consents collected elsewhere, from a CSV file")
     with_config(i)
-    i.add_argument("--site", required=True)
+    i.add_argument("--site", required=True, help="the site (a key of [sites] in the config)")
     i.add_argument("--list", help="list for rows without a lists column")
     i.add_argument("--source", help="where the consents were collected (evidence)")
     i.add_argument("file", help="CSV: email, lists, tracking, country, language, consented_at, source")
