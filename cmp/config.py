@@ -502,10 +502,20 @@ def canonical_json(obj: Any) -> bytes:
 _SUBKEY_RE = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*: ")
 
 
+_BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_\-]+$|^\[key\]$")
+
+
+def _key(part: str | int) -> str:
+    # A key that is not a bare TOML key (a dot, a space, a newline, markup) is shown quoted,
+    # as TOML writes it, so the path stays one line and says exactly which key is meant.
+    text = str(part)
+    return text if _BARE_KEY_RE.match(text) else json.dumps(text, ensure_ascii=False)
+
+
 def _format_errors(exc: ValidationError, prefix: str = "") -> list[str]:
     out = []
     for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"])
+        path = ".".join(_key(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         # Cross-reference checks report several "sub.key: problem" lines at once.
         for line in msg.split("\n"):
@@ -534,6 +544,8 @@ def load_config(path: str | Path) -> Config:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{p}: not valid TOML ({exc})"]) from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays/tables
+        raise ConfigError([f"{p}: not valid TOML (nested too deeply)"]) from None
     data.pop("server", None)  # server settings are read by cmp.settings
     return parse_config(data, source=str(p))
 
