@@ -131,6 +131,16 @@ async def read_json(request: Request, limit: int) -> Any:
     return parse_json_body(b"".join(chunks))
 
 
+def single_param(request: Request, name: str) -> str | None:
+    """A query parameter that grants something (a receipt's `access`): given twice it is a
+    400, not whichever copy the framework picks (`?access=x&access=<genuine>` must not pass
+    a check that read one copy while another layer logged or cached by the other)."""
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise FieldError(name, f"{name} given more than once")
+    return values[0] if values else None
+
+
 def gpc_from_headers(request: Request) -> bool:
     # W3C GPC: only the exact value "1" counts; with several headers, any "1" wins.
     return any(v.strip() == "1" for v in request.headers.getlist("sec-gpc"))
