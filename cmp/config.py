@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -28,6 +29,21 @@ from cmp.types import GCM_TYPES, Model, SeparateKind
 
 # A text in every language of the site: {"en": "...", "zh-CN": "..."}.
 LText = dict[str, str]
+
+# A well-formed BCP 47 (RFC 5646) tag of the parts a site language needs: language, then
+# optional script, region and variants (en, zh-CN, zh-Hant-TW, sr-Latn-RS, de-CH-1996).
+# Extensions, private use and grandfathered tags are not banner languages.
+LANG_TAG_RE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z]{4})?(-(?:[A-Za-z]{2}|[0-9]{3}))?"
+                         r"(-(?:[A-Za-z0-9]{5,8}|[0-9][A-Za-z0-9]{3}))*")
+
+
+def _lang_tag(v: str) -> str:
+    if not LANG_TAG_RE.fullmatch(v):
+        raise ValueError(f"{v!r} is not a BCP 47 language tag like en, zh-CN or zh-Hant-TW")
+    return v
+
+
+LangTag = Annotated[str, AfterValidator(_lang_tag)]
 
 ID_RE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 Ident = Annotated[str, Field(pattern=ID_RE)]
@@ -309,8 +325,8 @@ class BeaconConfig(_Strict):
 class SiteConfig(_Strict):
     name: str
     origins: list[str] = []
-    languages: Annotated[list[str], Field(min_length=1)]
-    default_language: str | None = None
+    languages: Annotated[list[LangTag], Field(min_length=1)]
+    default_language: LangTag | None = None
     revision: Annotated[int, Field(ge=1)] = 1
     admin_key_hashes: list[str] = []  # "sha256:<hex>" of each admin key
     # Dashboard users of this site: name -> "scrypt$N$r$p$<salt>$<key>" (dashboards/passwords.py)
@@ -326,6 +342,17 @@ class SiteConfig(_Strict):
     email: EmailConfig | None = None
     tags: dict[Ident, Tag] = {}
     beacon: BeaconConfig | None = None
+
+    @field_validator("languages")
+    @classmethod
+    def _distinct_languages(cls, v: list[str]) -> list[str]:
+        # Tags are case-insensitive: "en" and "EN" would be one language with two texts.
+        seen: set[str] = set()
+        for lang in v:
+            if lang.lower() in seen:
+                raise ValueError(f"{lang!r} is listed twice (tags are case-insensitive)")
+            seen.add(lang.lower())
+        return v
 
     @field_validator("origins")
     @classmethod
@@ -515,10 +542,20 @@ def canonical_json(obj: Any) -> bytes:
 _SUBKEY_RE = re.compile(r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*: ")
 
 
+_BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_\-]+$|^\[key\]$")
+
+
+def _key(part: str | int) -> str:
+    # A key that is not a bare TOML key (a dot, a space, a newline, markup) is shown quoted,
+    # as TOML writes it, so the path stays one line and says exactly which key is meant.
+    text = str(part)
+    return text if _BARE_KEY_RE.match(text) else json.dumps(text, ensure_ascii=False)
+
+
 def _format_errors(exc: ValidationError, prefix: str = "") -> list[str]:
     out = []
     for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"])
+        path = ".".join(_key(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         # Cross-reference checks report several "sub.key: problem" lines at once.
         for line in msg.split("\n"):
@@ -547,6 +584,8 @@ def load_config(path: str | Path) -> Config:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{p}: not valid TOML ({exc})"]) from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays/tables
+        raise ConfigError([f"{p}: not valid TOML (nested too deeply)"]) from None
     data.pop("server", None)  # server settings are read by cmp.settings
     return parse_config(data, source=str(p))
 

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -48,8 +49,36 @@ def b64u(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+_B64U = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def b64u_decode(s: str) -> bytes:
-    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+    """Bytes from their canonical unpadded base64url form, and from no other.
+
+    The standard decoder ignores padding, characters outside the alphabet and the unused low
+    bits of the last character, so many strings decode to the same bytes: a signature with
+    `==` or junk appended, or its last character changed, would still verify. Only the one
+    string b64u() gives for the bytes is accepted; anything else is a ValueError."""
+    if not isinstance(s, str) or not _B64U.fullmatch(s) or len(s) % 4 == 1:
+        raise ValueError("not unpadded base64url")
+    data = base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+    if b64u(data) != s:
+        raise ValueError("not the canonical base64url form")
+    return data
+
+
+def signed_parts(token: str, sig_bytes: int = 32) -> tuple[str, bytes] | None:
+    """(payload, signature) of an itsdangerous `payload.signature` string whose signature is
+    canonical base64url of `sig_bytes` bytes, else None. itsdangerous decodes signatures
+    leniently, so this is checked before a token is handed to it."""
+    payload, sep, sig = token.rpartition(".")
+    if not sep or not payload:
+        return None
+    try:
+        raw = b64u_decode(sig)
+    except ValueError:
+        return None
+    return (payload, raw) if len(raw) == sig_bytes else None
 
 
 class SiteKeys:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cmp.config import REGION_GROUPS, Config, RegimeDef, SiteConfig
+from cmp.config import LANG_TAG_RE, REGION_GROUPS, Config, RegimeDef, SiteConfig
 from cmp.geo import CountryLookup
 from cmp.grants import Action, choose
 from cmp.settings import Settings
@@ -82,11 +82,12 @@ class PolicyEngine:
     def language_for(
         self, site: SiteConfig, accept_language: str | None, override: str | None = None
     ) -> str:
-        if override:
-            chosen = _match_language(site.languages, override)
-            if chosen:
-                return chosen
-        for tag in _accept_language_tags(accept_language or ""):
+        # Always one of the site's languages: a requested tag only picks among them, and one
+        # that is not a well-formed tag (markup, junk) is not considered at all.
+        wanted = [override] if override else []
+        for tag in [*wanted, *_accept_language_tags(accept_language or "")]:
+            if not LANG_TAG_RE.fullmatch(tag.strip().replace("_", "-")):
+                continue
             chosen = _match_language(site.languages, tag)
             if chosen:
                 return chosen

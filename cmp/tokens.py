@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from cmp.keys import Keyring, b64u
+from cmp.keys import Keyring, b64u, signed_parts
 from cmp.types import Choices
 
 _SIGNER = {"key_derivation": "none", "digest_method": hashlib.sha256}
+_PAYLOAD = re.compile(r"\.?[A-Za-z0-9_-]+")
 
 
 class TokenError(Exception):
@@ -83,6 +85,11 @@ class TokenService:
     def verify(self, site: str, token: str | None, now: float | None = None) -> ConsentState:
         if not token:
             raise TokenError("no consent token")
+        # Only the form issue() gives: payload (optionally "." for compressed) in the base64url
+        # alphabet, then the canonical signature. Anything appended or altered is refused.
+        parts = signed_parts(token)
+        if parts is None or not _PAYLOAD.fullmatch(parts[0]):
+            raise TokenError("consent token signature is invalid")
         try:
             body = self._ser(self._consent, site, "token_key").loads(token)
         except BadSignature:

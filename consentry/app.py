@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Match, Mount, Route
 
 from cmp.api import admin, assets, checkpoints, consent, meta
 from cmp.api.cors import SiteCORS
@@ -57,7 +57,16 @@ def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None) -> St
         return JSONResponse({"error": "no such route", "field": "path"}, status_code=404)
 
     async def method_not_allowed(request: Request, exc: Exception) -> Response:
-        return JSONResponse({"error": "method not allowed", "field": "method"}, status_code=405)
+        # RFC 9110: a 405 lists the methods the resource supports, from every route of the
+        # path (the router's own Allow names only the first route's, e.g. GET but not DELETE).
+        methods: set[str] = set()
+        for route in app.router.routes:
+            if isinstance(route, Route) and route.methods and \
+                    route.matches(request.scope)[0] is not Match.NONE:
+                methods |= route.methods
+        headers = {"Allow": ", ".join(sorted(methods))} if methods else {}
+        return JSONResponse({"error": "method not allowed", "field": "method"}, status_code=405,
+                            headers=headers)
 
     app = Starlette(
         # E-mail routes first: the open pixel is the hot path.

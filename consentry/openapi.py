@@ -89,11 +89,73 @@ OPERATIONS += [
      "Tags allowed for the consent token presented (cookie or Bearer), in load order, and why "
      "each other tag is withheld", [SITE], None, None, "200"),
     ("post", "/b", "Web beacon: text/plain JSON {s, e, u, r, p, k}; 204 whether or not logged",
-     [], None, None, "204"),
+     [], "Beacon", None, "204"),
     ("get", "/b", "Web beacon for pages without JavaScript (s, e, u, r): the 1x1 GIF, no-store",
      [{"name": n, "in": "query", "schema": {"type": "string"}} for n in ("s", "e", "u", "r")],
      None, None, "200"),
 ]
+
+# What an operation answers when it is not JSON (beacons, pages, redirects, metrics), so the
+# document says what a client really gets; the schemathesis pass checks every answer.
+_JSON_ERROR = {"description": "Bad request; `field` names the culprit",
+               "content": {"application/json": {"schema": ERROR}}}
+_GIF = {"image/gif": {"schema": {"type": "string", "format": "binary"}}}
+_HTML = {"text/html": {"schema": {"type": "string"}}}
+_GIF_ANSWERS = {"200": {"description": "The 43-byte GIF, no-store, whatever happened",
+                        "content": _GIF},
+                "503": {"description": "Storage could not commit (retry)", "content": _GIF}}
+_PAGE_ANSWERS = {"200": {"description": "A page", "content": _HTML},
+                 "400": {"description": "Bad or mangled link: the bad-link page",
+                         "content": _HTML},
+                 "410": {"description": "Expired link", "content": _HTML},
+                 "4XX": _JSON_ERROR}
+RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
+    ("get", "/e/o/{token}.gif"): _GIF_ANSWERS,
+    ("get", "/b"): _GIF_ANSWERS,
+    ("post", "/b"): {"204": {"description": "Taken (logged or dropped: the same answer)"},
+                     "4XX": _JSON_ERROR},
+    ("get", "/e/c/{token}"): {
+        "302": {"description": "Redirect to the signed destination"},
+        "400": {"description": "Bad or mangled link: a page, never a redirect",
+                "content": _HTML}},
+    ("get", "/e/u/{token}"): _PAGE_ANSWERS,
+    ("post", "/e/u/{token}"): _PAGE_ANSWERS,
+    ("get", "/e/s/{token}"): _PAGE_ANSWERS,
+    ("post", "/e/s/{token}"): _PAGE_ANSWERS,
+    ("get", "/metrics"): {"200": {"description": "Prometheus text format",
+                                  "content": {"text/plain": {"schema": {"type": "string"}}}}},
+}
+
+
+def _beacon_schema() -> dict[str, Any]:
+    """The body pixel.web.beacon.parse accepts (also sent as text/plain by sendBeacon)."""
+    from pixel.web import beacon as b
+
+    name = {"type": "string", "pattern": b.NAME_RE.pattern}
+    return {
+        "type": "object", "required": ["s"],
+        "properties": {
+            "s": {"type": "string", "pattern": b.SITE_RE.pattern, "description": "Site id"},
+            "e": {"anyOf": [name, {"const": ""}, {"type": "null"}],
+                  "description": "Event name (default pageview)"},
+            "u": {"anyOf": [{"type": "string", "maxLength": b.MAX_URL,
+                             "pattern": "^(https?://|$)"}, {"type": "null"}],
+                  "description": "Page URL (http or https)"},
+            "r": {"anyOf": [{"type": "string", "maxLength": b.MAX_URL}, {"type": "null"}],
+                  "description": "Referrer"},
+            "p": {"anyOf": [{"type": "object", "maxProperties": 50,
+                             "propertyNames": {"pattern": b.NAME_RE.pattern,
+                                               "maxLength": b.MAX_KEY},
+                             "additionalProperties": {"anyOf": [
+                                 {"type": "string", "maxLength": b.MAX_VALUE},
+                                 {"type": "number"}, {"type": "boolean"}, {"type": "null"}]}},
+                            {"type": "null"}],
+                  "description": "Properties (at most the site's beacon.max_props)"},
+            "k": {"anyOf": [{"type": "string", "maxLength": 4096}, {"type": "null"}],
+                  "description": "Consent token (sendBeacon sets no headers)"},
+        },
+    }
+
 
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
@@ -102,15 +164,18 @@ def openapi_document() -> dict[str, Any]:
         op: dict[str, Any] = {
             "summary": summary,
             "parameters": params,
-            "responses": {
+            "responses": RESPONSES.get((method, path)) or {
                 ok: {"description": "OK", "content": {"application/json": {}}},
-                "4XX": {"description": "Bad request; `field` names the culprit",
-                        "content": {"application/json": {"schema": ERROR}}},
+                "4XX": _JSON_ERROR,
             },
         }
         if body:
+            schema: dict[str, Any] = {"$ref": f"#/components/schemas/{body}"}
+            if body == "Receipt":
+                # Any JSON is answered: whatever is not a genuine receipt is {"valid": false}.
+                schema = {"anyOf": [schema, {}]}
             op["requestBody"] = {"required": True, "content": {"application/json": {
-                "schema": {"$ref": f"#/components/schemas/{body}"}}}}
+                "schema": schema}}}
         if security:
             op["security"] = security
         paths.setdefault(path, {})[method] = op
@@ -122,6 +187,7 @@ def openapi_document() -> dict[str, Any]:
             "schemas": {
                 "ConsentIn": ConsentIn.model_json_schema(),
                 "SignupIn": SignupIn.model_json_schema(),
+                "Beacon": _beacon_schema(),
                 "Receipt": {"type": "object", "required": ["receipt", "alg", "signature"],
                             "properties": {"receipt": {"type": "object"},
                                            "alg": {"const": "Ed25519"},

@@ -424,8 +424,11 @@ async def test_pixel_fast_path_answers_like_the_routed_pixel(env: Env) -> None:
     assert routed.body == fast.content and routed.status_code == 200
     for h in ("cache-control", "content-type", "pragma", "expires", "content-length"):
         assert routed.headers[h] == fast.headers[h], h
-    # Paths the fast path must not take still reach the router.
-    assert (await env.client.get("/e/o/a/b.gif")).status_code == 404
+    # A mangled pixel path is the same GIF (issue 12: it was the router's JSON 404); what
+    # the fast path must not take (another method) still reaches the router.
+    mangled = await env.client.get("/e/o/a/b.gif")
+    assert mangled.status_code == 200 and mangled.content == fast.content
+    assert (await env.client.post(pixel)).status_code == 405
 
 
 async def test_an_expired_confirmation_link_is_gone(env: Env) -> None:

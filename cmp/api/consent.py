@@ -10,7 +10,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cmp.api.compress import json_response
-from cmp.api.http import NO_STORE, bearer_token, error, read_json, site_route, visitor_from
+from cmp.api.http import (
+    NO_STORE,
+    bearer_token,
+    error,
+    read_json,
+    single_param,
+    site_route,
+    visitor_from,
+)
 from cmp.app_state import Services
 from cmp.config import Purpose, SiteConfig, Vendor
 from cmp.consent import Recorded, parse_consent_in
@@ -145,7 +153,7 @@ async def delete_consent(request: Request, svc: Services, site_id: str,
 @site_route
 async def get_receipt(request: Request, svc: Services, site_id: str, site: SiteConfig) -> Response:
     cid = request.path_params["cid"]
-    access = request.query_params.get("access")
+    access = single_param(request, "access")
     state = svc.consent.state_from_token(site_id, bearer_token(request))
     if not svc.tokens.check_receipt_access(site_id, cid, access) and (
             state is None or state.subject != cid):

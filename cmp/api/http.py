@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -59,6 +60,59 @@ def site_route(handler: SiteHandler) -> Callable[[Request], Awaitable[Response]]
     return endpoint
 
 
+# Deeper than any body we define (a receipt is 6 levels); the limit is checked before parsing
+# because the json module recurses once per level and overflows the stack on a few KB of `[`.
+MAX_JSON_DEPTH = 32
+# A string, or an unclosed one running to the end (its brackets are text, not nesting).
+_STRING = re.compile(rb'"(?:[^"\\]|\\.|\\\Z)*(?:"|\Z)', re.DOTALL)
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_LONE_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply arrays and objects nest in `raw` (brackets inside strings do not count)."""
+    depth = peak = 0
+    for b in _STRING.sub(b"", raw).translate(None, _NOT_BRACKET):
+        if b in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > peak:
+                peak = depth
+                if peak > MAX_JSON_DEPTH:
+                    break
+        else:
+            depth -= 1
+    return peak
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """A request body as JSON, or a FieldError naming the body: never another exception.
+
+    Refused besides malformed text: anything but UTF-8 (RFC 8259), nesting deeper than
+    MAX_JSON_DEPTH, NaN/Infinity (not JSON, and not storable as such), and escaped lone
+    surrogates (no UTF-8 form, so they would fail later when stored or signed)."""
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise FieldError("body", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FieldError("body", "body is not UTF-8") from None
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+        if _LONE_SURROGATE.search(text):
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except RecursionError:  # the depth check should make this unreachable
+        raise FieldError("body", f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except UnicodeEncodeError:
+        raise FieldError("body", "body has an escaped lone surrogate (\\ud800-\\udfff)") from None
+    except ValueError:  # JSONDecodeError, too many digits for an int
+        raise FieldError("body", "body is not valid JSON") from None
+    return value
+
+
 async def read_json(request: Request, limit: int) -> Any:
     """The JSON body, refusing more than `limit` bytes before reading them all."""
     declared = request.headers.get("content-length")
@@ -74,10 +128,17 @@ async def read_json(request: Request, limit: int) -> Any:
         if size > limit:
             raise FieldError("body", f"body larger than {limit} bytes", ErrorKind.TOO_LARGE)
         chunks.append(chunk)
-    try:
-        return json.loads(b"".join(chunks))
-    except (ValueError, UnicodeDecodeError):
-        raise FieldError("body", "body is not valid JSON") from None
+    return parse_json_body(b"".join(chunks))
+
+
+def single_param(request: Request, name: str) -> str | None:
+    """A query parameter that grants something (a receipt's `access`): given twice it is a
+    400, not whichever copy the framework picks (`?access=x&access=<genuine>` must not pass
+    a check that read one copy while another layer logged or cached by the other)."""
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise FieldError(name, f"{name} given more than once")
+    return values[0] if values else None
 
 
 def gpc_from_headers(request: Request) -> bool:

@@ -4,7 +4,8 @@ Every e-mail open is a request; a campaign of a million messages is a million of
 framework's routing, Request and Response objects are most of the cost of a request that only
 needs the path and the User-Agent, so this middleware answers `GET|HEAD /e/o/{token}.gif`
 itself with exactly what the routed version (pixel.email.routes.open_pixel) answers: the same
-43-byte GIF whatever happened, 503 only when the database could not commit.
+43-byte GIF whatever happened (a malformed path included), 503 only when the database could
+not commit.
 """
 
 from __future__ import annotations
@@ -33,10 +34,15 @@ class OpenPixelFastPath:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path: str = scope.get("path", "")
-        if (scope["type"] != "http" or not path.startswith("/e/o/") or not path.endswith(".gif")
-                or scope["method"] not in ("GET", "HEAD") or "/" in path[5:-4] or len(path) < 10):
+        if (scope["type"] != "http" or scope["method"] not in ("GET", "HEAD")
+                or not (path.startswith("/e/o/") or path == "/e/o")):
             await self.app(scope, receive, send)
             return
+        # Every path under /e/o/ is the pixel: one that is not `/e/o/{token}.gif` (no token,
+        # a slash in it) is a bad token, counted and answered with the same GIF.
+        token = path[5:-4] if path.endswith(".gif") else ""
+        if "/" in token:
+            token = ""
         ua = None
         for k, v in scope["headers"]:
             if k == b"user-agent":
@@ -44,7 +50,7 @@ class OpenPixelFastPath:
                 break
         head = scope["method"] == "HEAD"
         try:
-            await self.pipeline().open(path[5:-4], ua=ua, head=head)
+            await self.pipeline().open(token, ua=ua, head=head)
             start = _START_OK
         except (StorageError, WriterClosed):
             start = _START_DOWN

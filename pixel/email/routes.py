@@ -45,9 +45,11 @@ def _ua(request: Request) -> str | None:
 async def open_pixel(request: Request) -> Response:
     # Same bytes whatever happened: nothing about consent or suppression leaks. Only a
     # database that could not commit answers 503 (not acknowledged means not stored).
+    # Any other path under /e/o/ (no token, a slash in it, no .gif) is a bad token: counted,
+    # and answered with the same GIF, never a 404 (pixel.email.fastpath answers these first).
     try:
         await request.app.state.email.pipeline.open(
-            request.path_params["token"], ua=request.headers.get("user-agent"),
+            request.path_params.get("token", ""), ua=request.headers.get("user-agent"),
             head=request.method == "HEAD")
     except (StorageError, WriterClosed):
         return _GIF_UNAVAILABLE
@@ -60,7 +62,7 @@ def _bad_link() -> HTMLResponse:
 
 async def click(request: Request) -> Response:
     res = await email_service(request).pipeline.click(
-        request.path_params["token"], ua=_ua(request), head=request.method == "HEAD")
+        request.path_params.get("token", ""), ua=_ua(request), head=request.method == "HEAD")
     if res.destination is None:
         return _bad_link()
     return Response(status_code=302, headers={"Location": res.destination, **NO_STORE,
@@ -96,7 +98,7 @@ async def _form(request: Request) -> dict[str, str]:
 
 async def unsubscribe(request: Request) -> Response:
     email = email_service(request)
-    token = request.path_params["token"]
+    token = request.path_params.get("token", "")
     try:
         t = email.consents.unsub(token)
     except DomainError:
@@ -132,7 +134,7 @@ async def unsubscribe(request: Request) -> Response:
 
 async def confirm(request: Request) -> Response:
     email = email_service(request)
-    token = request.path_params["token"]
+    token = request.path_params.get("token", "")
     try:
         if request.method == "POST":  # only the button confirms: scanners follow GETs
             await email.consents.confirm(
@@ -206,11 +208,22 @@ async def campaign_stats(request: Request) -> Response:
     return JSONResponse(out, headers=NO_STORE)
 
 
+def _malformed(prefix: str, endpoint: Any, methods: list[str]) -> list[Route]:
+    # A link cut or mangled on its way (no token, a slash in it): the link's own answer
+    # (GIF, bad-link page) with no token, never the router's JSON 404.
+    return [Route(prefix, endpoint, methods=methods),
+            Route(prefix + "/{malformed:path}", endpoint, methods=methods)]
+
+
 routes = [
     Route("/e/o/{token}.gif", open_pixel, methods=["GET"]),
     Route("/e/c/{token}", click, methods=["GET"]),
     Route("/e/u/{token}", unsubscribe, methods=["GET", "POST"]),
     Route("/e/s/{token}", confirm, methods=["GET", "POST"]),
+    *_malformed("/e/o", open_pixel, ["GET"]),
+    *_malformed("/e/c", click, ["GET"]),
+    *_malformed("/e/u", unsubscribe, ["GET", "POST"]),
+    *_malformed("/e/s", confirm, ["GET", "POST"]),
     Route("/v1/sites/{site}/email/signup", signup, methods=["POST"]),
     Route("/v1/sites/{site}/email/campaigns/{campaign}", campaign_stats, methods=["GET"]),
 ]

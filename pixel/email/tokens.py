@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature, Signer
 
-from cmp.keys import Keyring
+from cmp.keys import Keyring, b64u_decode, signed_parts
 
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 HONEYPOT = -1  # link index of the hidden link no person can see
@@ -70,7 +70,7 @@ def _b64(s: str) -> str:
 
 
 def _unb64(s: str) -> str:
-    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)).decode()
+    return b64u_decode(s).decode()
 
 
 def check_id(name: str, value: str) -> str:
@@ -106,6 +106,10 @@ class EmailTokens:
         parts = token.split("~", 2)
         if len(parts) < 3 or parts[0] != kind:
             raise BadToken("not a token of this kind")
+        # itsdangerous decodes the signature leniently (junk or `==` appended, the last
+        # character's unused bits changed): only the canonical form is a link we made.
+        if signed_parts(token) is None:
+            raise BadToken("bad signature")
         try:
             payload = self._signer(parts[1]).unsign(token).decode()
         except (BadSignature, UnicodeError, ValueError):

@@ -162,9 +162,11 @@ class BeaconPipeline:
         self.storage = storage
         self.counters = Counters()
 
-    def reject(self, exc: BeaconInputError, site: str = "") -> None:
-        """Count a body refused before the pipeline (the route answers 4xx)."""
-        self.counters.add(site if site in self.config.sites else "", BEACON_KIND, exc.reason)
+    def reject(self, exc: BeaconInputError, site: Any = "") -> None:
+        """Count a body refused before the pipeline (the route answers 4xx). `site` is what
+        the body said, of any JSON type: only a known site's id is counted under it."""
+        known = isinstance(site, str) and site in self.config.sites
+        self.counters.add(site if known else "", BEACON_KIND, exc.reason)
 
     def parse(self, body: Any) -> BeaconEvent:
         try:

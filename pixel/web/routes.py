@@ -4,7 +4,8 @@
   and why each other tag is withheld.
 - `POST /b`: a page event as `text/plain` JSON (navigator.sendBeacon: a simple request, so no
   CORS preflight); answers 204 whether or not the event was logged. Bad bodies get 4xx.
-- `GET /b?s=SITE&e=NAME&u=URL`: the same for pages without JavaScript; answers the 1×1 GIF.
+- `GET /b?s=SITE&e=NAME&u=URL`: the same for pages without JavaScript; always answers the
+  1×1 GIF, bad parameters included (counted as drops).
 
 `/b` is not under /v1/sites, so SiteCORS does not see it: the pipeline itself refuses events
 from pages that are not the site's origins, and the answer carries CORS headers only so a
@@ -100,8 +101,10 @@ async def get_beacon(request: Request) -> Response:
     body = {k: q[k] for k in ("s", "e", "u", "r") if k in q}
     try:
         ev = pipe.parse(body)
-    except BeaconInputError as exc:
-        return field_error(exc)
+    except BeaconInputError:
+        # A beacon answers like a beacon: an <img> cannot show an error, and a different
+        # answer would tell a prober which parameters are wrong (counted as a drop).
+        return Response(GIF, media_type=GIF_TYPE, headers=GIF_HEADERS)
     try:
         await pipe.ingest(ev, _context(request))
     except (StorageError, WriterClosed):
