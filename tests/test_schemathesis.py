@@ -42,8 +42,10 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 # Where a schema-valid request may still be refused with a 400 because acceptance depends on
 # what no schema can say: a signature (e-mail links), a configured site or purpose named in a
-# body (the beacon's `s`, the consent's purposes). Every other check still runs there.
+# body (the beacon's `s`, the consent's purposes), or how two parameters relate (a
+# consistency proof needs first <= second <= the tree's size). Every other check still runs.
 STATEFUL = {("POST", "/b"), ("POST", "/v1/sites/{site}/consent"),
+            ("GET", "/v1/sites/{site}/checkpoints/consistency"),
             ("GET", "/e/c/{token}"), ("GET", "/e/u/{token}"), ("POST", "/e/u/{token}"),
             ("GET", "/e/s/{token}"), ("POST", "/e/s/{token}")}
 
