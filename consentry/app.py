@@ -21,6 +21,7 @@ from cmp.storage.writer import WriterClosed
 from consentry import openapi
 from dashboards.routes import routes as dashboard_routes
 from pixel.email.fastpath import OpenPixelFastPath
+from pixel.email.routes import malformed_routes
 from pixel.email.routes import routes as email_routes
 from pixel.email.service import EmailService
 from pixel.web.routes import build_pipeline
@@ -74,7 +75,7 @@ def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None) -> St
                 *meta.routes,
                 *openapi.routes,
                 *assets.asset_routes(), Mount("/dashboard", routes=dashboard_routes),
-                *(extra_routes or [])],
+                *(extra_routes or []), *malformed_routes],
         lifespan=lifespan,
         exception_handlers={StorageError: storage_down, WriterClosed: storage_down,
                             404: not_found, 405: method_not_allowed},
