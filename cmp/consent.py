@@ -72,6 +72,12 @@ class Recorded:
     event: StoredEvent
     choices: Choices
 
+    @property
+    def choices_doc(self) -> dict[str, dict[str, bool]]:
+        """The choices as recorded in the event (built once, in _append, for both)."""
+        doc: dict[str, dict[str, bool]] = self.event.payload["choices"]
+        return doc
+
 
 def resolve_choices(site: SiteConfig, decision: Decision, body: ConsentIn) -> Choices:
     """The choices a banner request records: its answers checked, then the one grant rule."""

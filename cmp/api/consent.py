@@ -94,7 +94,7 @@ def _recorded(svc: Services, site_id: str, rec: Recorded, status: int = 200) -> 
         "kind": rec.event.kind,
         "token": rec.token,
         "expires": rec.expires,
-        "choices": rec.choices.as_dict(),
+        "choices": rec.choices_doc,
         "receipt_url": f"{svc.settings.public_url.rstrip('/')}/v1/sites/{site_id}/consent/"
                        f"{rec.subject}/receipt?access={access}",
     }, status_code=status, headers=NO_STORE)
