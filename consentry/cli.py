@@ -85,7 +85,7 @@ def _run_uvicorn(sock: socket.socket, workers: int) -> None:
 
     # Workers re-create the app from the environment (consentry.server), so config and secrets
     # are shared by file/environment, never by memory.
-    config = uvicorn.Config("consentry.server:app_from_env", factory=True, workers=workers,
+    config = uvicorn.Config("consentry.server:worker_app", factory=True, workers=workers,
                             loop="uvloop", http="httptools", access_log=False,
                             log_level="warning",
                             # Client IPs come from the `client_ip_header` setting, not uvicorn's guess.

@@ -12,7 +12,12 @@ from cmp.settings import Settings
 from consentry.app import create_app
 
 
-def app_from_env() -> Starlette:
+def worker_app() -> Starlette:
+    """The factory uvicorn's workers call: `app_from_env` for a process that serves for good."""
+    return app_from_env(worker=True)
+
+
+def app_from_env(*, worker: bool = False) -> Starlette:
     path = os.environ.get("CONSENTRY_CONFIG", "consentry.toml")
     config = load_config(path)
     settings = Settings.load(path)
@@ -27,10 +32,10 @@ def app_from_env() -> Starlette:
         config = with_extra_origins(config, demo_origins.split())
     svc = Services.build(config, settings, extra_admin_hashes=extra)
     if os.environ.get("CONSENTRY_DEMO") != "1":
-        return create_app(svc)
+        return create_app(svc, worker=worker)
     from consentry.demo import DemoRegion, demo_routes
 
-    app = create_app(svc, extra_routes=demo_routes())
+    app = create_app(svc, extra_routes=demo_routes(), worker=worker)
     # Demo mode only: the page's ?region= links run requests as if from that place.
     app.add_middleware(DemoRegion, country_header=settings.country_header,
                        subdivision_header=settings.subdivision_header)
