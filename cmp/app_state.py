@@ -12,6 +12,7 @@ from cmp.checkpoints import CheckpointService
 from cmp.config import Config, ConfigError
 from cmp.consent import ConsentService
 from cmp.keys import Keyring, load_master_secret
+from cmp.people import PeopleService
 from cmp.policy import PolicyEngine
 from cmp.ratelimit import RateLimits
 from cmp.settings import Settings
@@ -85,6 +86,8 @@ class Services:
     limits: RateLimits
     # Signed tree heads of the ledger (cmp/checkpoints.py).
     checkpoints: CheckpointService
+    # People across browsers and channels (cmp/people.py).
+    people: PeopleService
 
     @classmethod
     def build(cls, config: Config, settings: Settings, *, master_secret: bytes | None = None,
@@ -97,7 +100,8 @@ class Services:
         consent = ConsentService(config, storage, policy, tokens, keyring, checkpoints)
         windows = open_windows(settings.redis_url, settings.redis_prefix)
         return cls(config, settings, storage, policy, keyring, tokens, consent,
-                   extra_admin_hashes or {}, windows, RateLimits(windows, settings), checkpoints)
+                   extra_admin_hashes or {}, windows, RateLimits(windows, settings), checkpoints,
+                   PeopleService(config, storage, consent, keyring))
 
     def admin_hashes(self, site_id: str) -> list[str]:
         site = self.config.sites.get(site_id)

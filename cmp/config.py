@@ -322,6 +322,59 @@ class BeaconConfig(_Strict):
     keep_query: bool = False  # store page URLs with their query string (may hold personal data)
 
 
+# What a backend API key may do (cmp.people, the people and contact routes).
+API_SCOPES = ("people:read", "people:write", "contact:read")
+
+
+class ApiKey(_Strict):
+    """A backend's key for one site: its hash (as admin keys: `consentry keys new` prints both)
+    and what it may do. An admin key may do everything an API key may."""
+
+    name: Ident
+    hash: str
+    scopes: Annotated[list[str], Field(min_length=1)]
+
+    @field_validator("hash")
+    @classmethod
+    def _hash(cls, v: str) -> str:
+        if not re.match(r"^sha256:[0-9a-f]{64}$", v):
+            raise ValueError("must be 'sha256:' followed by 64 hex digits "
+                             "(as printed by `consentry keys new`)")
+        return v
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes(cls, v: list[str]) -> list[str]:
+        for scope in v:
+            if scope not in API_SCOPES:
+                raise ValueError(f"unknown scope {scope!r}; one of {', '.join(API_SCOPES)}")
+        return v
+
+
+# Opt-out words an SMS reply may be (the whole message, case- and width-insensitive).
+DEFAULT_SMS_OPT_OUT = ["TD", "T", "退订", "STOP", "UNSUBSCRIBE"]
+
+
+class ChannelList(_Strict):
+    """A list (SMS, phone) or topic (push) a person opts in to or out of on one channel."""
+
+    title: LText
+    description: LText = {}
+
+
+class ChannelConfig(_Strict):
+    """One contact channel besides e-mail: its lists or topics, and for SMS the opt-out words
+    and the instruction every message carries."""
+
+    lists: dict[Ident, ChannelList] = {}
+    opt_out_keywords: list[Annotated[str, Field(min_length=1, max_length=32)]] = DEFAULT_SMS_OPT_OUT
+    opt_out_text: LText = {}  # appended to every message, e.g. {"zh-CN": "回复TD退订"}
+
+
+Channel = Literal["email", "sms", "push", "phone"]
+CHANNELS: tuple[Channel, ...] = ("email", "sms", "push", "phone")
+
+
 class SiteConfig(_Strict):
     name: str
     origins: list[str] = []
@@ -331,6 +384,11 @@ class SiteConfig(_Strict):
     admin_key_hashes: list[str] = []  # "sha256:<hex>" of each admin key
     # Dashboard users of this site: name -> "scrypt$N$r$p$<salt>$<key>" (dashboards/passwords.py)
     users: dict[Ident, str] = {}
+    # Customer-service operators (dashboards, role operator): name -> scrypt hash, like users.
+    operators: dict[Ident, str] = {}
+    api_keys: list[ApiKey] = []
+    # SMS, push and phone lists of the site (e-mail lists are in [email]).
+    channels: dict[Literal["sms", "push", "phone"], ChannelConfig] = {}
     retention_days: Annotated[int, Field(gt=0)] = 1095
     cookie: CookieConfig = CookieConfig()
     texts: dict[str, LText]
@@ -370,7 +428,7 @@ class SiteConfig(_Strict):
                 raise ValueError("each entry must be 'sha256:' followed by 64 hex digits")
         return v
 
-    @field_validator("users")
+    @field_validator("users", "operators")
     @classmethod
     def _users(cls, v: dict[str, str]) -> dict[str, str]:
         for name, h in v.items():
@@ -407,9 +465,23 @@ class SiteConfig(_Strict):
                 problems.append(f"beacon.purpose: unknown purpose {self.beacon.purpose!r}")
             if self.beacon.vendor is not None and self.beacon.vendor not in self.vendors:
                 problems.append(f"beacon.vendor: unknown vendor {self.beacon.vendor!r}")
+        names = [k.name for k in self.api_keys]
+        for name in sorted({n for n in names if names.count(n) > 1}):
+            problems.append(f"api_keys: the name {name!r} is used twice")
+        for name in sorted(set(self.users) & set(self.operators)):
+            problems.append(f"operators.{name}: also a user; a person has one role")
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def channel_lists(self, channel: str) -> dict[str, str]:
+        """The list (topic) ids of a channel -> their title in the default language."""
+        if channel == "email":
+            lists = {k: v.title for k, v in self.email.lists.items()} if self.email else {}
+        else:
+            c = self.channels.get(channel)  # type: ignore[call-overload]
+            lists = {k: v.title for k, v in c.lists.items()} if c else {}
+        return {k: t.get(self.lang_default, k) for k, t in lists.items()}
 
     @property
     def lang_default(self) -> str:

@@ -20,7 +20,7 @@ case table use the same code as the server.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -303,3 +303,62 @@ def email_tracking(answer: bool | None, regime: str | None, *,
     if refused or answer is False:
         return False
     return answer is True or regime in without_consent
+
+
+# --- contact: may this person be sent a message on this channel and list? -------------------
+
+@dataclass(frozen=True, slots=True)
+class Permission:
+    """One recorded answer for one (channel, list or topic): what and when it was chosen.
+
+    `at` is when the person made the choice (an import says when it was collected), not when
+    it reached us; `event_id` the ledger event that carries it."""
+
+    allowed: bool
+    at: str  # ISO 8601 UTC, millisecond precision: compares as text
+    event_id: str
+    seq: int = 0
+
+
+ALL_LISTS = "*"  # a channel-wide answer: every list (topic) of the channel
+
+
+def supersedes(new: Permission, old: Permission | None) -> bool:
+    """Does `new` replace `old` for one (channel, list)?
+
+    The later choice wins; at the same instant an opt-out wins. So a grant collected before an
+    opt-out we already hold (an old import, a sync that lags) never re-grants what the person
+    refused after it, however late it arrives."""
+    if old is None:
+        return True
+    if new.at != old.at:
+        return new.at > old.at
+    return not new.allowed or old.allowed
+
+
+class ContactReason(StrEnum):
+    ALLOWED = "allowed"
+    NO_CONSENT = "no_consent"  # known, but never said yes to this channel and list
+    OPTED_OUT = "opted_out"  # said no (or withdrew) after any yes
+    SUPPRESSED = "suppressed"  # on the channel's suppression list (bounce, complaint, erasure)
+    UNKNOWN = "unknown"  # no person or identifier of that name
+
+
+def contact_verdict(perms: Iterable[tuple[str, Permission]], scope: str, *, known: bool,
+                    suppressed: bool) -> tuple[ContactReason, Permission | None]:
+    """The answer for one channel and list from every permission held for the person and the
+    identifier (`perms`: (list id or ALL_LISTS, permission) pairs of that channel).
+
+    The latest answer about this list or the whole channel decides; an opt-out is never
+    overridden by a suppression-list lookup or by a missing record."""
+    best: Permission | None = None
+    for key, p in perms:
+        if key in (scope, ALL_LISTS) and supersedes(p, best):
+            best = p
+    if best is not None and not best.allowed:
+        return ContactReason.OPTED_OUT, best
+    if suppressed:
+        return ContactReason.SUPPRESSED, best
+    if best is not None:
+        return ContactReason.ALLOWED, best
+    return (ContactReason.NO_CONSENT if known else ContactReason.UNKNOWN), None

@@ -89,6 +89,10 @@ class SiteKeys:
         self.token_key = self._derive(master, "consent-token")
         self.pseudonym_key = self._derive(master, "pseudonym")
         self.receipt_access_key = self._derive(master, "receipt-access")
+        # Shared with the customer's backend (`consentry keys secrets`): it signs person hints
+        # (cmp.hints) and the SMS provider's webhook calls with them.
+        self.hint_key = self._derive(master, "person-hint")
+        self.webhook_key = self._derive(master, "webhook")
         self.receipt_key = Ed25519PrivateKey.from_private_bytes(self._derive(master, "receipt"))
         pub = self.receipt_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         self.receipt_public = b64u(pub)

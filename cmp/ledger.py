@@ -81,8 +81,11 @@ class NewEvent:
         payload: dict[str, Any],
         ip_truncated: str | None = None,
         notice: Notice | None = None,
+        extra_personal: dict[str, Any] | None = None,
     ) -> NewEvent:
-        personal = {"subject": subject, "ip": ip_truncated, "salt": secrets.token_hex(16)}
+        # `extra_personal`: more fields erased with the subject (linked identifiers, a note)
+        personal = {"subject": subject, "ip": ip_truncated, "salt": secrets.token_hex(16),
+                    **(extra_personal or {})}
         return cls(site=site, subject=subject, kind=kind, payload=payload, personal=personal,
                    notice=notice)
 

@@ -20,6 +20,7 @@ class EventKind(StrEnum):
     WITHDRAW = "withdraw"  # every non-essential choice withdrawn
     EXPIRE = "expire"  # lifetime elapsed (written by purge)
     ERASE = "erase"  # a subject's personal fields were anonymised (data-subject request)
+    LINK = "link"  # identifiers (browser, e-mail, phone, push) linked to a person
 
 
 class UIAction(StrEnum):

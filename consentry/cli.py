@@ -477,6 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
     from pixel.email.cli import add_email_parser  # e-mail subcommands live with the e-mail code
 
     add_email_parser(sub, with_config, _with_services)
+    from consentry.cli_people import add_people_parser
+
+    add_people_parser(sub, with_config, _with_services)
     return p
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cmp import __version__
 from cmp.consent import ConsentIn
+from cmp.people import LinkIn, PersonEventIn
 from pixel.email.recipients import SignupIn
 
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -95,6 +97,38 @@ OPERATIONS += [
      None, None, "200"),
 ]
 
+# People and contact (cmp/api/people.py): the customer's backends, with scoped API keys.
+_REF = {"name": "ref", "in": "path", "required": True,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^/]+$"},
+        "description": "the customer's own account reference (stored only as a keyed pseudonym)"}
+API_KEY: list[Any] = [{"apiKey": []}, {"adminKey": []}]
+OPERATIONS += [
+    ("put", "/v1/sites/{site}/people/{ref}",
+     "Link identifiers (e-mail, phone, push, browser consent ids) to a person (people:write)",
+     [SITE, _REF], "LinkIn", API_KEY, "200"),
+    ("get", "/v1/sites/{site}/people/{ref}",
+     "A person's current purposes, vendors, separate items and channel permissions, each with "
+     "the event that set it (people:read)", [SITE, _REF], None, API_KEY, "200"),
+    ("post", "/v1/sites/{site}/people/{ref}/events",
+     "Record a choice made elsewhere (form, app, operator, SMS reply, import); durable before "
+     "it answers (people:write)", [SITE, _REF], "PersonEventIn", API_KEY, "201"),
+    ("get", "/v1/sites/{site}/people/{ref}/export",
+     "Export a person and every linked identifier (admin key)", [SITE, _REF], None, ADMIN, "200"),
+    ("delete", "/v1/sites/{site}/people/{ref}",
+     "Erase a person and every linked identifier; opt-outs are kept (admin key)",
+     [SITE, _REF], None, ADMIN, "200"),
+    ("get", "/v1/sites/{site}/may-contact",
+     "May this message be sent? {allowed, reason: allowed|no_consent|opted_out|suppressed|"
+     "unknown} (contact:read)",
+     [SITE, {"name": "channel", "in": "query", "required": True,
+             "schema": {"enum": ["email", "sms", "push", "phone"]}},
+      *({"name": n, "in": "query", "schema": {"type": "string"}, "description": d}
+        for n, d in (("to", "an address, E.164 number or push id (or give person)"),
+                     ("person", "an account reference (or give to)"),
+                     ("list", "a list or topic id; omitted: the channel as a whole")))],
+     None, API_KEY, "200"),
+]
+
 # What an operation answers when it is not JSON (beacons, pages, redirects, metrics), so the
 # document says what a client really gets; the schemathesis pass checks every answer.
 _JSON_ERROR = {"description": "Bad request; `field` names the culprit",
@@ -158,6 +192,16 @@ def _beacon_schema() -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1)
+def _with_defs(*models: type[BaseModel]) -> dict[str, Any]:
+    """Schemas of models with nested models: the nested ones hoisted into components."""
+    out: dict[str, Any] = {}
+    for m in models:
+        schema = m.model_json_schema(ref_template="#/components/schemas/{model}")
+        out.update(schema.pop("$defs", {}))
+        out[m.__name__] = schema
+    return out
+
+
 def openapi_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, path, summary, params, body, security, ok in OPERATIONS:
@@ -187,6 +231,7 @@ def openapi_document() -> dict[str, Any]:
             "schemas": {
                 "ConsentIn": ConsentIn.model_json_schema(),
                 "SignupIn": SignupIn.model_json_schema(),
+                **_with_defs(LinkIn, PersonEventIn),
                 "Beacon": _beacon_schema(),
                 "Receipt": {"type": "object", "required": ["receipt", "alg", "signature"],
                             "properties": {"receipt": {"type": "object"},
@@ -198,6 +243,9 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {
                 "consentToken": {"type": "http", "scheme": "bearer",
                                  "description": "The consent token from POST consent"},
+                "apiKey": {"type": "http", "scheme": "bearer",
+                           "description": "A site API key with the operation's scope "
+                                          "(`consentry keys new`)"},
                 "adminKey": {"type": "http", "scheme": "bearer",
                              "description": "A site admin key (its sha256 in the config)"},
             },

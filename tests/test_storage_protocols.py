@@ -21,6 +21,7 @@ from cmp.storage.base import (
     EmailConsentStore,
     EmailStore,
     LedgerStore,
+    PeopleStore,
     Lifecycle,
     RollupStore,
     Storage,
@@ -31,6 +32,7 @@ from cmp.storage.postgres.beacon import PostgresBeacon
 from cmp.storage.postgres.checkpoints import PostgresCheckpoints
 from cmp.storage.postgres.email import PostgresEmail
 from cmp.storage.postgres.ledger import PostgresLedger
+from cmp.storage.postgres.people import PostgresPeople
 from cmp.storage.postgres.rollups import PostgresRollups
 from cmp.storage.sqlite import SQLiteStorage
 from cmp.storage.sqlite.activity import SQLiteActivity
@@ -38,6 +40,7 @@ from cmp.storage.sqlite.beacon import SQLiteBeacon
 from cmp.storage.sqlite.checkpoints import SQLiteCheckpoints
 from cmp.storage.sqlite.email import SQLiteEmail
 from cmp.storage.sqlite.ledger import SQLiteLedger
+from cmp.storage.sqlite.people import SQLitePeople
 from cmp.storage.sqlite.rollups import SQLiteRollups
 
 CONCERNS: list[tuple[type, type, type]] = [  # protocol, SQLite module's class, PostgreSQL's
@@ -47,6 +50,7 @@ CONCERNS: list[tuple[type, type, type]] = [  # protocol, SQLite module's class, 
     (ActivityStore, SQLiteActivity, PostgresActivity),
     (RollupStore, SQLiteRollups, PostgresRollups),
     (CheckpointStore, SQLiteCheckpoints, PostgresCheckpoints),
+    (PeopleStore, SQLitePeople, PostgresPeople),
     (Lifecycle, SQLiteStorage, PostgresStorage),
 ]
 BACKENDS = [SQLiteStorage, PostgresStorage]

@@ -12,11 +12,19 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol, runtime_checkable
 
 from cmp.ledger import NewEvent, Notice, StoredEvent
-from cmp.storage.records import BeaconRow, EmailSignup, Engagement, EngagementPlan, plan_engagement
+from cmp.storage.records import (
+    BeaconRow,
+    ContactRow,
+    EmailSignup,
+    Engagement,
+    EngagementPlan,
+    LinkRow,
+    plan_engagement,
+)
 
 # The records are part of the interface: importing them from here keeps working.
 __all__ = [
-    "ActivityStore", "BeaconRow", "BeaconStore", "CheckpointStore", "CheckpointSource", "ConsentStore", "EmailConsentStore",
+    "ActivityStore", "BeaconRow", "ContactRow", "LinkRow", "PeopleStore", "PeopleConsentStore", "BeaconStore", "CheckpointStore", "CheckpointSource", "ConsentStore", "EmailConsentStore",
     "EmailSignup", "EmailStore", "Engagement", "EngagementPlan", "LedgerStore", "Lifecycle",
     "RollupStore", "Storage", "StorageError", "plan_engagement",
 ]
@@ -176,6 +184,28 @@ class RollupStore(Protocol):
         """(campaign, day, kind, class, machine, events) from dash_email_daily."""
 
 
+@runtime_checkable
+class PeopleStore(Protocol):
+    """People: identifiers linked to a person and the latest answer per channel and list,
+    both kept from ledger events by the writer's transaction (cmp/contacts.py)."""
+
+    async def person_links(self, site: str, person: str) -> list[LinkRow]: ...
+
+    async def person_of(self, site: str, identifier: str) -> str | None: ...
+
+    async def contact_rows(self, site: str, subjects: list[str]) -> list[ContactRow]:
+        """Every answer held for these subjects, all channels."""
+
+    async def contact_lookup(self, site: str, identifier: str, channel: str
+                             ) -> tuple[str | None, list[ContactRow], bool]:
+        """(its person, the channel's answers of the identifier and that person, whether the
+        identifier is known at all): what `may-contact` reads, as fast as the backend can."""
+
+    async def people_forget(self, site: str, person: str, keep: list[ContactRow]) -> int:
+        """Erasure: drop the person's links and the answers of the person and its identifiers,
+        then store `keep` (opt-outs re-keyed to identifiers); returns rows removed."""
+
+
 # --- what the services that span two concerns ask for ------------------------------------------
 
 @runtime_checkable
@@ -189,6 +219,11 @@ class EmailConsentStore(LedgerStore, EmailStore, Protocol):
 
 
 @runtime_checkable
+class PeopleConsentStore(LedgerStore, ActivityStore, PeopleStore, EmailStore, Protocol):
+    """The people service: the ledger, links and answers, and e-mail suppressions."""
+
+
+@runtime_checkable
 class Storage(Lifecycle, LedgerStore, EmailStore, BeaconStore, ActivityStore, RollupStore,
-              CheckpointStore, Protocol):
+              CheckpointStore, PeopleStore, Protocol):
     """One backend, every concern: what the assembly opens and hands to the services."""

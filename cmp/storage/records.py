@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cmp.grants import Permission
+
 
 @dataclass(frozen=True, slots=True)
 class Engagement:
@@ -87,3 +89,23 @@ class BeaconRow:
     ua_class: str
     ts: str
     ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRow:
+    """An identifier linked to a person (cmp.identifiers gives its kind)."""
+
+    identifier: str
+    kind: str
+    linked_at: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRow:
+    """The latest answer held for one subject on one channel and list ('*': the channel)."""
+
+    subject: str
+    channel: str
+    scope: str
+    permission: Permission

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -23,6 +22,7 @@ from cmp.config import Config, EmailConfig, SiteConfig, canonical_json
 from cmp.errors import ErrorKind, FieldError
 from cmp.geo import truncate_ip
 from cmp.grants import email_tracking
+from cmp.identifiers import IdentifierError, pseudonym
 from cmp.keys import Keyring
 from cmp.ledger import NewEvent, Notice, StoredEvent, iso, parse_iso, utc_now
 from cmp.policy import PolicyEngine
@@ -35,28 +35,8 @@ ALL = "#all"  # suppression scope: every marketing list
 TRACKING = "#tracking"  # suppression scope: no engagement logging
 
 
-class AddressError(ValueError):
-    pass
-
-
-def normalise_address(address: str) -> str:
-    """The one spelling of an address that is hashed: trimmed, NFC, lower-cased, IDNA domain.
-
-    Dots and +tags are kept: they may be different mailboxes, and merging them would attach one
-    person's consent to another's address."""
-    a = unicodedata.normalize("NFC", address.strip())
-    local, at, domain = a.rpartition("@")
-    if not at or not local or not domain or len(a) > 320:
-        raise AddressError("not an e-mail address")
-    if any(c.isspace() or ord(c) < 0x20 or c in "<>,;\"" for c in a) or "@" in local:
-        raise AddressError("not an e-mail address")
-    try:
-        domain = domain.rstrip(".").encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        raise AddressError("the domain is not valid") from None
-    if "." not in domain:
-        raise AddressError("the domain is not valid")
-    return f"{local.lower()}@{domain}"
+# One normalisation and one pseudonym for every identifier kind (cmp.identifiers).
+AddressError = IdentifierError
 
 
 @dataclass
@@ -170,7 +150,7 @@ class EmailConsents:
         return email.base_url or self.public_url
 
     def recipient_id(self, site_id: str, address: str) -> str:
-        return "r_" + self.keyring.site(site_id).pseudonym(normalise_address(address))[:32]
+        return pseudonym(self.keyring.site(site_id), "email", address)
 
     async def state(self, site_id: str, recipient: str) -> EmailState:
         return email_state(await self.storage.events_for_subject(site_id, recipient))

@@ -14,6 +14,7 @@ from cmp.storage.postgres.beacon import PostgresBeacon
 from cmp.storage.postgres.checkpoints import PostgresCheckpoints
 from cmp.storage.postgres.email import PostgresEmail
 from cmp.storage.postgres.ledger import PostgresLedger
+from cmp.storage.postgres.people import PostgresPeople
 from cmp.storage.postgres.rollups import PostgresRollups
 from cmp.storage.records import BeaconRow, Engagement
 from cmp.storage.writer import GroupCommitWriter, LazyWriter
@@ -22,7 +23,7 @@ __all__ = ["PostgresStorage"]
 
 
 class PostgresStorage(PostgresLedger, PostgresEmail, PostgresBeacon, PostgresActivity,
-                      PostgresRollups, PostgresCheckpoints):
+                      PostgresRollups, PostgresCheckpoints, PostgresPeople):
     def __init__(self, url: str, *, batch_max: int = 500, min_pool: int = 2, max_pool: int = 10,
                  statement_cache_size: int = 100):
         super().__init__(url, min_pool=min_pool, max_pool=max_pool,

@@ -20,6 +20,7 @@ import asyncpg
 from cmp.config import canonical_json
 from cmp.ledger import EVENT_COLUMNS, GENESIS, NewEvent, Notice, StoredEvent, chain, row_to_event
 from cmp.storage.postgres.connection import PostgresConnection
+from cmp.storage.postgres.people import apply_people
 from cmp.storage.postgres.rollups import apply_consent
 from cmp.storage.writer import GroupCommitWriter
 
@@ -59,6 +60,7 @@ async def write_events(conn: asyncpg.Connection, events: list[NewEvent]) -> list
             [(n.hash, n.site, n.revision, n.language, canonical_json(n.texts).decode(), ts)
              for n, ts in notices.values()])
     await apply_consent(conn, stored)  # dashboard counts commit with the events
+    await apply_people(conn, stored)  # so do links and contact answers (may-contact reads them)
     return stored
 
 

@@ -16,6 +16,7 @@ from cmp.storage.sqlite.beacon import SQLiteBeacon
 from cmp.storage.sqlite.checkpoints import SQLiteCheckpoints
 from cmp.storage.sqlite.email import SQLiteEmail
 from cmp.storage.sqlite.ledger import SQLiteLedger
+from cmp.storage.sqlite.people import SQLitePeople
 from cmp.storage.sqlite.rollups import SQLiteRollups
 from cmp.storage.writer import GroupCommitWriter, LazyWriter
 
@@ -23,7 +24,7 @@ __all__ = ["SQLiteStorage"]
 
 
 class SQLiteStorage(SQLiteLedger, SQLiteEmail, SQLiteBeacon, SQLiteActivity, SQLiteRollups,
-                    SQLiteCheckpoints):
+                    SQLiteCheckpoints, SQLitePeople):
     def __init__(self, path: str | Path, *, synchronous: str = "FULL", batch_max: int = 500):
         super().__init__(path, synchronous=synchronous)
         self.writer = GroupCommitWriter[NewEvent, StoredEvent](self._write_batch,

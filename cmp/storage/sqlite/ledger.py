@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from cmp.config import canonical_json
 from cmp.ledger import EVENT_COLUMNS, NewEvent, Notice, StoredEvent, chain, row_to_event
 from cmp.storage.sqlite.connection import SQLiteConnection, immediate
+from cmp.storage.sqlite.people import apply_people
 from cmp.storage.sqlite.rollups import apply_consent
 from cmp.storage.writer import GroupCommitWriter
 
@@ -46,6 +47,7 @@ def write_events(db: sqlite3.Connection, events: list[NewEvent]) -> list[StoredE
                 [(n.hash, n.site, n.revision, n.language, canonical_json(n.texts).decode(), ts)
                  for n, ts in notices.values()])
         apply_consent(db, stored)  # dashboard counts commit with the events
+        apply_people(db, stored)  # so do links and contact answers (may-contact reads them)
     return stored
 
 

@@ -1,0 +1,120 @@
+"""People on SQLite: identifier links and the latest contact answers, kept by the ledger
+writer's transaction (`apply_people`), and the reads the people service and `may-contact`
+make."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from cmp.contacts import contact_changes, link_changes
+from cmp.grants import Permission, supersedes
+from cmp.ledger import StoredEvent
+from cmp.storage.base import StorageError
+from cmp.storage.records import ContactRow, LinkRow
+from cmp.storage.sqlite.connection import SQLiteConnection, immediate
+
+_GET = ("SELECT allowed, at, event_id, seq FROM contact_state "
+        "WHERE site = ? AND subject = ? AND channel = ? AND scope = ?")
+_PUT = ("INSERT INTO contact_state (site, subject, channel, scope, allowed, at, event_id, seq) "
+        "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (site, subject, channel, scope) DO UPDATE SET "
+        "allowed = excluded.allowed, at = excluded.at, event_id = excluded.event_id, "
+        "seq = excluded.seq")
+
+
+def apply_people(db: sqlite3.Connection, events: Sequence[StoredEvent]) -> None:
+    """Inside the writer's open transaction: links, then each answer if it supersedes the one
+    held (cmp.grants.supersedes decides, not SQL)."""
+    links = link_changes(events)
+    if links:
+        db.executemany(
+            "INSERT INTO person_links (site, identifier, person, kind, linked_at, seq) "
+            "VALUES (?,?,?,?,?,?) ON CONFLICT (site, identifier) DO UPDATE SET "
+            "person = excluded.person, kind = excluded.kind, linked_at = excluded.linked_at, "
+            "seq = excluded.seq",
+            [(x.site, x.identifier, x.person, x.kind, x.linked_at, x.seq) for x in links])
+    for c in contact_changes(events):
+        row = db.execute(_GET, (c.site, c.subject, c.channel, c.scope)).fetchone()
+        old = Permission(bool(row[0]), row[1], row[2], row[3]) if row else None
+        if supersedes(c.permission, old):
+            p = c.permission
+            db.execute(_PUT, (c.site, c.subject, c.channel, c.scope, int(p.allowed), p.at,
+                              p.event_id, p.seq))
+
+
+def _contact_row(r: Sequence[object]) -> ContactRow:
+    return ContactRow(str(r[0]), str(r[1]), str(r[2]),
+                      Permission(bool(r[3]), str(r[4]), str(r[5]), int(str(r[6]))))
+
+
+class SQLitePeople(SQLiteConnection):
+    async def person_links(self, site: str, person: str) -> list[LinkRow]:
+        async with self._rconn.execute(
+                "SELECT identifier, kind, linked_at, seq FROM person_links "
+                "WHERE site = ? AND person = ? ORDER BY seq, identifier", (site, person)) as cur:
+            return [LinkRow(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
+
+    async def person_of(self, site: str, identifier: str) -> str | None:
+        async with self._rconn.execute(
+                "SELECT person FROM person_links WHERE site = ? AND identifier = ?",
+                (site, identifier)) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else None
+
+    async def contact_rows(self, site: str, subjects: list[str]) -> list[ContactRow]:
+        if not subjects:
+            return []
+        marks = ",".join("?" * len(subjects))
+        async with self._rconn.execute(
+                "SELECT subject, channel, scope, allowed, at, event_id, seq FROM contact_state "
+                f"WHERE site = ? AND subject IN ({marks}) ORDER BY channel, scope, subject",
+                (site, *subjects)) as cur:
+            return [_contact_row(r) for r in await cur.fetchall()]
+
+    async def contact_lookup(self, site: str, identifier: str, channel: str
+                             ) -> tuple[str | None, list[ContactRow], bool]:
+        """(person, the channel's answers of the identifier and its person, whether either is
+        known at all) in one read on the event loop's thread: `may-contact` runs before every
+        message a sender sends. The stdlib connection answers a point lookup in microseconds
+        where a hop to aiosqlite's thread costs tens; it is the writer's connection, whose
+        batches also run on this thread, so the read never sees half a batch."""
+        db = self._db
+        if db is None:
+            return None, [], False
+        try:
+            row = db.execute("SELECT person FROM person_links WHERE site = ? AND identifier = ?",
+                             (site, identifier)).fetchone()
+            person = str(row[0]) if row else None
+            subjects = (identifier, person) if person else (identifier,)
+            rows = db.execute(
+                "SELECT subject, channel, scope, allowed, at, event_id, seq FROM contact_state "
+                f"WHERE site = ? AND channel = ? AND subject IN ({','.join('?' * len(subjects))})",
+                (site, channel, *subjects)).fetchall()
+            known = person is not None or bool(rows) or db.execute(
+                "SELECT 1 FROM contact_state WHERE site = ? AND subject = ? LIMIT 1",
+                (site, identifier)).fetchone() is not None
+        except sqlite3.Error as exc:
+            raise StorageError(f"read failed: {exc}") from exc
+        return person, [_contact_row(r) for r in rows], known
+
+    async def people_forget(self, site: str, person: str, keep: list[ContactRow]) -> int:
+        """Erasure of a person: drop their links and every answer held for them and their
+        identifiers, then store `keep` (the opt-outs, re-keyed to the identifiers so they still
+        refuse after the person is gone). One transaction; returns rows removed."""
+        def fn(db: sqlite3.Connection) -> int:
+            with immediate(db):
+                idents = [r[0] for r in db.execute(
+                    "SELECT identifier FROM person_links WHERE site = ? AND person = ?",
+                    (site, person))]
+                subjects = [person, *idents]
+                marks = ",".join("?" * len(subjects))
+                n = int(db.execute(f"DELETE FROM contact_state WHERE site = ? AND subject IN "
+                                   f"({marks})", (site, *subjects)).rowcount)
+                n += int(db.execute("DELETE FROM person_links WHERE site = ? AND person = ?",
+                                    (site, person)).rowcount)
+                db.executemany(_PUT, [(site, k.subject, k.channel, k.scope,
+                                       int(k.permission.allowed), k.permission.at,
+                                       k.permission.event_id, k.permission.seq)
+                                      for k in keep])
+            return n
+        return await self._write(fn)
