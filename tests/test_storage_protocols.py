@@ -21,8 +21,8 @@ from cmp.storage.base import (
     EmailConsentStore,
     EmailStore,
     LedgerStore,
-    PeopleStore,
     Lifecycle,
+    PeopleStore,
     RollupStore,
     Storage,
 )
