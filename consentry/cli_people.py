@@ -85,7 +85,7 @@ def add_people_parser(sub: Any, with_config: WithConfig, with_services: WithServ
     n.set_defaults(func=_guard(cmd_keys_new))
     sec = ksub.add_parser("secrets", help="print the site's hint and webhook secrets")
     with_config(sec, database=False)
-    sec.add_argument("--site", required=True)
+    sec.add_argument("--site", required=True, help="the site whose secrets to print")
     sec.set_defaults(func=_guard(cmd_keys_secrets))
 
     p = sub.add_parser("people", help="a person's records across identifiers")
@@ -95,7 +95,7 @@ def add_people_parser(sub: Any, with_config: WithConfig, with_services: WithServ
                            ("erase", "erase a person and every linked identifier")):
         c = psub.add_parser(name, help=helptext)
         with_config(c)
-        c.add_argument("--site", required=True)
+        c.add_argument("--site", required=True, help="the site (a key of [sites] in the config)")
         c.add_argument("--ref", required=True, help="the customer's account reference")
         if name == "erase":
             c.add_argument("--yes", action="store_true", help="do not ask for confirmation")
