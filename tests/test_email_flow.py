@@ -16,6 +16,8 @@ import pytest
 from cmp.adminkeys import generate_admin_key
 from cmp.app_state import Services
 from cmp.config import load_config
+from cmp.errors import FieldError
+from cmp.ledger import iso, utc_now
 from cmp.settings import Settings
 from consentry.app import create_app
 from pixel.email.service import EmailService
@@ -447,3 +449,27 @@ async def test_an_expired_confirmation_link_is_gone(env: Env) -> None:
     assert env.rows("SELECT COUNT(*) FROM consent_events")[0][0] == 0
     r = await env.client.post("/e/s/not-a-token")
     assert r.status_code == 400
+
+
+async def test_an_old_import_does_not_resubscribe_after_an_unsubscribe(env: Env) -> None:
+    """A CRM export carrying a consent from before the unsubscribe is not a new yes."""
+    await env.subscribe("hal@example.com", ["news", "deals"], tracking=True)
+    prep = await env.prepare("hal@example.com", HTML)
+    r = await env.client.post(path(prep.unsubscribe_url), data={"List-Unsubscribe": "One-Click"})
+    assert r.status_code == 200
+    consents = env.email.consents
+
+    async def old_import(consented_at: str | None) -> Any:
+        return await consents.import_consent(
+            "shop", "Hal@Example.com", ["news"], tracking=None, country="DE", language="en",
+            evidence={"consented_at": consented_at, "source": "crm-export"})
+
+    assert await old_import("2020-01-01") is None  # carried a consent older than the "no"
+    assert await old_import(None) is None  # no date at all: never over a "no"
+    with pytest.raises(Exception, match="unsubscribed"):
+        await env.prepare("hal@example.com", HTML)
+    with pytest.raises(FieldError, match="future"):  # would outrank every later "no"
+        await old_import("2999-01-01T00:00:00Z")
+    # a consent collected after the unsubscribe is a genuine new yes
+    assert await old_import(iso(utc_now())) is not None
+    assert (await env.prepare("hal@example.com", HTML)).tracked is not None

@@ -214,7 +214,7 @@ class ConsentStore(LedgerStore, ActivityStore, Protocol):
 
 
 @runtime_checkable
-class EmailConsentStore(LedgerStore, EmailStore, Protocol):
+class EmailConsentStore(LedgerStore, EmailStore, PeopleStore, Protocol):
     """E-mail consents are ledger events; their suppressions and signups are e-mail rows."""
 
 

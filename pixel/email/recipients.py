@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -21,7 +21,7 @@ from cmp import CMP_NAME, __version__
 from cmp.config import Config, EmailConfig, SiteConfig, canonical_json
 from cmp.errors import ErrorKind, FieldError
 from cmp.geo import truncate_ip
-from cmp.grants import email_tracking
+from cmp.grants import ContactReason, Permission, contact_verdict, email_tracking, supersedes
 from cmp.identifiers import IdentifierError, pseudonym
 from cmp.keys import Keyring
 from cmp.ledger import NewEvent, Notice, StoredEvent, iso, parse_iso, utc_now
@@ -99,6 +99,22 @@ def parse_signup(data: Any) -> SignupIn:
     except ValidationError as exc:
         err = exc.errors()[0]
         raise FieldError(".".join(str(p) for p in err["loc"]) or "body", err["msg"]) from None
+
+
+def _collected_at(value: Any) -> str | None:
+    """An import's consent date (ISO date or date-time; a date means its start, UTC)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        ts = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return iso(ts if ts.tzinfo else ts.replace(tzinfo=UTC))
+
+
+def _refused_since(held: list[tuple[str, Permission]], list_id: str, grant: Permission) -> bool:
+    reason, latest = contact_verdict(held, list_id, known=True, suppressed=False)
+    return reason == ContactReason.OPTED_OUT and not supersedes(grant, latest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +195,7 @@ class EmailConsents:
                       *, kind: EventKind | None, action: str, method: str, lists: dict[str, bool],
                       tracking: bool | None, regime: str | None, country: str | None,
                       language: str, evidence: dict[str, Any], ip: str | None = None,
-                      ua: str | None = None) -> StoredEvent:
+                      ua: str | None = None, collected_at: str | None = None) -> StoredEvent:
         if kind is None:
             known = await self.storage.events_for_subject(site_id, recipient)
             kind = EventKind.UPDATE if known else EventKind.GRANT
@@ -199,6 +215,8 @@ class EmailConsents:
             "cmp": f"{CMP_NAME}/{__version__}",
             "evidence": evidence,
         }
+        if collected_at:
+            payload["collected_at"] = collected_at  # when the person chose (cmp/contacts.py)
         event = NewEvent.build(site=site_id, subject=recipient, kind=kind, payload=payload,
                                ip_truncated=truncate_ip(ip),
                                notice=Notice(texts_hash, site_id, site.revision, language, texts))
@@ -276,12 +294,28 @@ class EmailConsents:
     async def import_consent(self, site_id: str, address: str, lists: list[str], *,
                              tracking: bool | None, country: str | None, language: str | None,
                              evidence: dict[str, Any]) -> StoredEvent | None:
-        """Record consent collected elsewhere; None when the ledger already says the same."""
+        """Record consent collected elsewhere; None when the ledger already says the same, or
+        when every list is one the recipient opted out of after the grant the import carries.
+
+        An import never re-grants a list the recipient refused later than the consent it
+        carries (`evidence.consented_at`; without a date, later than any refusal at all): an
+        old CRM export must not re-subscribe people who unsubscribed since. Which answer
+        stands is the grant rule's (cmp.grants.supersedes)."""
         site, email = self.site(site_id)
         self._check_lists(email, lists, "")
         recipient = self.recipient_id(site_id, address)
         lang = language if language in site.languages else site.lang_default
         regime = self.policy.regime_for(site, country, None)
+        collected = _collected_at(evidence.get("consented_at"))
+        if collected is not None and collected > iso(utc_now() + timedelta(minutes=5)):
+            # A date ahead of ours would outrank every opt-out until it came.
+            raise FieldError("consented_at", "is in the future")
+        held = [(r.scope, r.permission) for r in await self.storage.contact_rows(
+            site_id, [recipient]) if r.channel == "email"]
+        grant = Permission(True, collected or "", "", 0)
+        lists = [lid for lid in lists if not _refused_since(held, lid, grant)]
+        if not lists:
+            return None
         state = await self.state(site_id, recipient)
         if all(state.subscribed(lid) for lid in lists) and (
                 tracking is None or state.tracking == tracking):
@@ -289,7 +323,7 @@ class EmailConsents:
         event = await self._append(
             site_id, site, email, recipient, kind=None, action="import", method="csv_import",
             lists=dict.fromkeys(lists, True), tracking=tracking, regime=regime, country=country,
-            language=lang, evidence=evidence)
+            language=lang, evidence=evidence, collected_at=collected)
         await self.storage.email_unsuppress(
             site_id, recipient, [*lists, ALL] + ([TRACKING] if tracking else []))
         return event
