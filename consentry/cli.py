@@ -1,5 +1,5 @@
 """The `consentry` command: serve, demo, check, init, ledger verify, export, erase, purge, email
-(prepare, import)."""
+(prepare, import), keys (new, secrets), people (show, export, erase)."""
 
 from __future__ import annotations
 

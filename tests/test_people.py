@@ -294,6 +294,9 @@ async def test_scopes_and_sites(world: World) -> None:
                                    params={"channel": "sms", "to": "+8613900000001"},
                                    headers=world.auth(key))
         assert r.status_code == 401
+    # an unknown site answers like a wrong key: outsiders learn nothing about which sites exist
+    r = await event(world, "M-1", body, site="nope", key=a.write)
+    assert r.status_code == 401 and r.json()["field"] == "authorization"
     # no key, a junk key: 401
     r = await world.client.post("/v1/sites/alpha/people/M-1/events", json=body)
     assert r.status_code == 401
