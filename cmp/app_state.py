@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cmp.asks import AskService
 from cmp.checkpoints import CheckpointService
 from cmp.config import Config, ConfigError
 from cmp.consent import ConsentService
@@ -88,6 +89,8 @@ class Services:
     checkpoints: CheckpointService
     # People across browsers and channels (cmp/people.py).
     people: PeopleService
+    # Per-recipient separate consent, asked in context (cmp/asks.py).
+    asks: AskService
 
     @classmethod
     def build(cls, config: Config, settings: Settings, *, master_secret: bytes | None = None,
@@ -99,9 +102,10 @@ class Services:
         checkpoints = CheckpointService(storage, keyring)
         consent = ConsentService(config, storage, policy, tokens, keyring, checkpoints)
         windows = open_windows(settings.redis_url, settings.redis_prefix)
+        people = PeopleService(config, storage, consent, keyring)
         return cls(config, settings, storage, policy, keyring, tokens, consent,
                    extra_admin_hashes or {}, windows, RateLimits(windows, settings), checkpoints,
-                   PeopleService(config, storage, consent, keyring))
+                   people, AskService(config, people, keyring))
 
     def admin_hashes(self, site_id: str) -> list[str]:
         site = self.config.sites.get(site_id)

@@ -142,6 +142,42 @@ class SeparateItem(_Strict):
     method: LText = {}
     data_categories: list[str] = []
     rights: LText = {}  # how to exercise rights against the recipient (Art. 39)
+    # Asked per recipient, in context (cmp/asks.py): the recipient comes with each ask, and the
+    # texts name it through RECIPIENT_FIELDS placeholders. Never in the banner.
+    per_recipient: bool = False
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> SeparateItem:
+        problems = []
+        for name in ("title", "description", "purpose", "method", "rights"):
+            for lang, text in getattr(self, name).items():
+                for field in _PLACEHOLDER.findall(text):
+                    if not self.per_recipient:
+                        problems.append(f"{name}.{lang}: {{{field}}} only works with "
+                                        "per_recipient = true")
+                    elif field not in RECIPIENT_FIELDS:
+                        problems.append(f"{name}.{lang}: unknown placeholder {{{field}}}; one "
+                                        f"of {', '.join('{' + f + '}' for f in RECIPIENT_FIELDS)}")
+        if self.per_recipient and self.kind not in (SeparateKind.CROSS_BORDER,
+                                                    SeparateKind.THIRD_PARTY):
+            problems.append("per_recipient: only for cross_border and third_party items (a "
+                            "recipient is someone the data goes to)")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+# The recipient fields a per-recipient item's texts may name, e.g. "{recipient.name}".
+RECIPIENT_FIELDS = ("recipient.name", "recipient.contact", "recipient.country",
+                    "recipient.data_categories")
+_PLACEHOLDER = re.compile(r"\{([a-z_.]+)\}")
+
+
+def fill_recipient(text: str, recipient: dict[str, str]) -> str:
+    """A per-recipient text with the recipient's fields put in (plain text: escaping is the
+    renderer's job, and a field's own braces are never read as placeholders)."""
+    return _PLACEHOLDER.sub(lambda m: recipient.get(m.group(1).removeprefix("recipient."),
+                                                    m.group(0)), text)
 
 
 class RegimeDef(_Strict):
@@ -323,7 +359,7 @@ class BeaconConfig(_Strict):
 
 
 # What a backend API key may do (cmp.people, the people and contact routes).
-API_SCOPES = ("people:read", "people:write", "contact:read")
+API_SCOPES = ("people:read", "people:write", "contact:read", "asks:write")
 
 
 class ApiKey(_Strict):
@@ -389,6 +425,12 @@ class SiteConfig(_Strict):
     api_keys: list[ApiKey] = []
     # SMS, push and phone lists of the site (e-mail lists are in [email]).
     channels: dict[Literal["sms", "push", "phone"], ChannelConfig] = {}
+    # China's cross-border filing thresholds (people per calendar year whose information went
+    # abroad), per separate-item kind; the dashboards warn from `filing_warn_at` of each.
+    filing_thresholds: dict[Literal["cross_border", "sensitive", "third_party"],
+                            list[Annotated[int, Field(gt=0)]]] = {
+        "cross_border": [100_000, 1_000_000], "sensitive": [10_000]}
+    filing_warn_at: Annotated[float, Field(gt=0, le=1)] = 0.8
     retention_days: Annotated[int, Field(gt=0)] = 1095
     cookie: CookieConfig = CookieConfig()
     texts: dict[str, LText]
@@ -460,6 +502,9 @@ class SiteConfig(_Strict):
             for x in t.separate:
                 if x not in self.separate:
                     problems.append(f"tags.{tid}.separate: unknown separate item {x!r}")
+                elif self.separate[x].per_recipient:
+                    problems.append(f"tags.{tid}.separate: {x!r} is asked per recipient, in "
+                                    "context; a tag cannot wait for it")
         if self.beacon is not None:
             if self.beacon.purpose not in self.purposes:
                 problems.append(f"beacon.purpose: unknown purpose {self.beacon.purpose!r}")
@@ -483,6 +528,11 @@ class SiteConfig(_Strict):
             lists = {k: v.title for k, v in c.lists.items()} if c else {}
         return {k: t.get(self.lang_default, k) for k, t in lists.items()}
 
+    @cached_property
+    def banner_separate(self) -> dict[str, SeparateItem]:
+        """The separate items the banner asks; per-recipient ones are asked in context only."""
+        return {sid: s for sid, s in self.separate.items() if not s.per_recipient}
+
     @property
     def lang_default(self) -> str:
         return self.default_language or self.languages[0]
@@ -504,7 +554,7 @@ class SiteConfig(_Strict):
             purposes={pid: PurposeRule(p.necessary, p.gpc, p.default)
                       for pid, p in self.purposes.items()},
             vendors={vid: tuple(v.purposes) for vid, v in self.vendors.items()},
-            separate=tuple(self.separate), revision=self.revision,
+            separate=tuple(self.banner_separate), revision=self.revision,
             tags=tuple(TagRule(tid, t.vendor, tuple(self.tag_purposes(t)), tuple(t.separate))
                        for tid, t in self.tag_catalog),
             beacon=(b.purpose, b.vendor) if b else None)
@@ -574,7 +624,7 @@ class SiteConfig(_Strict):
                     "data_categories": s.data_categories,
                     "rights": pick(s.rights),
                 }
-                for sid, s in self.separate.items()
+                for sid, s in self.banner_separate.items()
             },
         }
 

@@ -83,7 +83,7 @@ def resolve_choices(site: SiteConfig, decision: Decision, body: ConsentIn) -> Ch
     """The choices a banner request records: its answers checked, then the one grant rule."""
     for group, known, label in (("purposes", site.purposes, "purpose"),
                                 ("vendors", site.vendors, "vendor"),
-                                ("separate", site.separate, "separate-consent item")):
+                                ("separate", site.banner_separate, "separate-consent item")):
         for key in getattr(body, group):
             if key not in known:
                 raise FieldError(f"{group}.{key}", f"unknown {label}")

@@ -72,3 +72,13 @@ def contact_changes(events: Iterable[StoredEvent]) -> list[ContactChange]:
                 out.append(ContactChange(ev.site, ev.subject, "email", lid,
                                          Permission(bool(allowed), at, ev.event_id, ev.seq)))
     return out
+
+
+def item_people_changes(events: Iterable[StoredEvent]) -> list[tuple[str, str, int, str]]:
+    """(site, item, year, person) of every agreement to a per-recipient item (an ask)."""
+    out = []
+    for ev in events:
+        p = ev.payload
+        if ev.subject and p.get("channel") == "ask" and p.get("action") == "agree":
+            out.append((ev.site, str(p["item"]), int(ev.ts[:4]), ev.subject))
+    return out

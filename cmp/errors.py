@@ -15,6 +15,7 @@ class ErrorKind(StrEnum):
     UNKNOWN_SITE = "unknown_site"  # the site in the path is not in the config
     NOT_FOUND = "not_found"  # what the request names (a link, a record) is not there
     STALE_REVISION = "stale_revision"  # made against a config revision that is no longer current
+    FORBIDDEN = "forbidden"  # who asks may not do this (another person's ask)
     CONFLICT = "conflict"  # the current state forbids it (e.g. sending to an unsubscribed recipient)
     GONE = "gone"  # it existed but has expired
     TOO_LARGE = "too_large"  # the body is over its limit

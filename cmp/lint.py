@@ -9,7 +9,7 @@ print them as they are.
 
 from __future__ import annotations
 
-from cmp.config import REQUIRED_TEXTS, Config, LText, RegimeDef, SiteConfig
+from cmp.config import REQUIRED_TEXTS, Config, LText, RegimeDef, SeparateItem, SiteConfig
 from cmp.settings import Settings
 from cmp.types import Model, SeparateKind
 
@@ -172,6 +172,9 @@ def _separate(p: str, site: SiteConfig) -> list[str]:
         out += _ltext(f"{sp}.title", item.title, langs, required=True)
         out += _ltext(f"{sp}.description", item.description, langs, required=True)
         article, needed = _SEPARATE_REQUIRES[item.kind]
+        if item.per_recipient:
+            out += _per_recipient(sp, item, langs, article, needed)
+            continue
         for name in ("purpose", "method", "rights"):
             text: LText = getattr(item, name)
             if text or name not in needed:
@@ -181,6 +184,33 @@ def _separate(p: str, site: SiteConfig) -> list[str]:
                 out.append(f"{sp}.{name}: missing; PIPL {article} requires it for a {item.kind} item")
         if item.kind is SeparateKind.CROSS_BORDER and "CN" in item.countries:
             out.append(f"{sp}.countries: CN is not a cross-border destination")
+    return out
+
+
+# Where a per-recipient notice takes each Art. 39 / Art. 23 element from: the ask brings the
+# recipient, so the texts must name it through these placeholders.
+_FROM_ASK = {"recipient": "recipient.name", "recipient_contact": "recipient.contact",
+             "countries": "recipient.country"}
+
+
+def _per_recipient(sp: str, item: SeparateItem, langs: list[str], article: str,
+                   needed: tuple[str, ...]) -> list[str]:
+    out = []
+    for name in ("purpose", "method", "rights"):
+        text: LText = getattr(item, name)
+        if name in needed or text:
+            out += _ltext(f"{sp}.{name}", text, langs, required=True)
+    for name, field in _FROM_ASK.items():
+        if name not in needed:
+            continue
+        for lang in langs:
+            shown = item.title.get(lang, "") + item.description.get(lang, "")
+            if "{" + field + "}" not in shown:
+                out.append(f"{sp}.description.{lang}: must name {{{field}}} (PIPL {article}: "
+                           f"the person is told {name.replace('_', ' ')} of each recipient)")
+    if "data_categories" in needed and not item.data_categories:
+        # the ask may narrow them; the item says what may ever be given
+        out.append(f"{sp}.data_categories: missing; PIPL {article} requires it")
     return out
 
 

@@ -312,7 +312,7 @@ class PeopleService:
                               body: PersonEventIn) -> Choices:
         for group, known, label in (("purposes", site.purposes, "purpose"),
                                     ("vendors", site.vendors, "vendor"),
-                                    ("separate", site.separate, "separate-consent item")):
+                                    ("separate", site.banner_separate, "separate-consent item")):
             for key in getattr(body, group):
                 if key not in known:
                     raise FieldError(f"{group}.{key}", f"unknown {label}")

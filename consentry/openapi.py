@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cmp import __version__
+from cmp.asks import AnswerIn, AskIn, WithdrawIn
 from cmp.consent import ConsentIn
 from cmp.people import LinkIn, PersonEventIn
 from pixel.email.recipients import SignupIn
@@ -129,6 +130,46 @@ OPERATIONS += [
      None, API_KEY, "200"),
 ]
 
+# Per-recipient separate consent, asked in context (cmp/api/asks.py).
+_Q = lambda n, d, req=False: {"name": n, "in": "query", "required": req,  # noqa: E731
+                              "schema": {"type": "string"}, "description": d}
+OPERATIONS += [
+    ("post", "/v1/sites/{site}/asks",
+     "Ask a person for one per-recipient item for one recipient: an ask id and a short-lived "
+     "signed token for Consentry.ask(token) (asks:write)", [SITE], "AskIn", API_KEY, "201"),
+    ("get", "/v1/sites/{site}/asks/notice",
+     "The notice an ask shows, in the page's language, with the recipient's fields, and its hash",
+     [SITE, _Q("token", "the ask token", True), _Q("lang", "the page's language")],
+     None, None, "200"),
+    ("post", "/v1/sites/{site}/asks/answer",
+     "Record the person's answer to an ask (a ledger event naming the recipient and the hash "
+     "of the notice shown)", [SITE], "AnswerIn", None, "201"),
+    ("get", "/v1/sites/{site}/asks/counts",
+     "Distinct people per per-recipient item this calendar year, against the filing thresholds "
+     "(admin key)", [SITE, _Q("year", "e.g. 2026; default this year")], None, ADMIN, "200"),
+    ("get", "/v1/sites/{site}/people/{ref}/grants",
+     "May the person's data go to this recipient? {agreed, event_id, at, receipt_url} "
+     "(people:read)", [SITE, _REF, _Q("item", "the per-recipient item", True),
+                       _Q("recipient", "the recipient id", True)], None, API_KEY, "200"),
+    ("post", "/v1/sites/{site}/people/{ref}/grants/withdraw",
+     "Withdraw one recipient's grant (people:write)", [SITE, _REF], "WithdrawIn", API_KEY, "200"),
+    ("post", "/v1/sites/{site}/people/{ref}/self-service",
+     "A signed link to the person's page of recipients they agreed to (people:write)",
+     [SITE, _REF], None, API_KEY, "201"),
+    ("get", "/p/{site}/me/{token}",
+     "The person's self-service page: every recipient they agreed to, each with Withdraw "
+     "(en, zh-CN)", [SITE, {"name": "token", "in": "path", "required": True,
+                            "schema": {"type": "string"}}], None, None, "200"),
+    ("post", "/p/{site}/me/{token}", "Withdraw one recipient from the self-service page",
+     [SITE, {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}],
+     None, None, "200"),
+]
+_PAGE_OR_ERROR = {"200": {"description": "The page", "content": {"text/html": {"schema": {
+    "type": "string"}}}}, "400": {"description": "Bad link: a page", "content": {
+        "text/html": {"schema": {"type": "string"}}}},
+    "410": {"description": "Expired link: a page", "content": {"text/html": {"schema": {
+        "type": "string"}}}}}
+
 # What an operation answers when it is not JSON (beacons, pages, redirects, metrics), so the
 # document says what a client really gets; the schemathesis pass checks every answer.
 _JSON_ERROR = {"description": "Bad request; `field` names the culprit",
@@ -156,6 +197,8 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/e/u/{token}"): _PAGE_ANSWERS,
     ("get", "/e/s/{token}"): _PAGE_ANSWERS,
     ("post", "/e/s/{token}"): _PAGE_ANSWERS,
+    ("get", "/p/{site}/me/{token}"): _PAGE_OR_ERROR,
+    ("post", "/p/{site}/me/{token}"): {**_PAGE_OR_ERROR, "4XX": _JSON_ERROR},
     ("get", "/metrics"): {"200": {"description": "Prometheus text format",
                                   "content": {"text/plain": {"schema": {"type": "string"}}}}},
 }
@@ -231,7 +274,7 @@ def openapi_document() -> dict[str, Any]:
             "schemas": {
                 "ConsentIn": ConsentIn.model_json_schema(),
                 "SignupIn": SignupIn.model_json_schema(),
-                **_with_defs(LinkIn, PersonEventIn),
+                **_with_defs(LinkIn, PersonEventIn, AskIn, AnswerIn, WithdrawIn),
                 "Beacon": _beacon_schema(),
                 "Receipt": {"type": "object", "required": ["receipt", "alg", "signature"],
                             "properties": {"receipt": {"type": "object"},

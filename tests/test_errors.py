@@ -50,10 +50,12 @@ def test_domain_code_names_kinds_not_statuses() -> None:
 async def test_unknown_site_answers_the_same_404(svc: Services) -> None:
     """Every route under /v1/sites/{site} the app serves, but those behind an admin key (they
     answer an unknown site like a wrong key, on purpose: see test_tokens)."""
-    from cmp.api import admin, people
+    from cmp.api import admin, asks, people
     from pixel.email import routes as email
 
-    behind_key = {r.path for r in [*admin.routes, *email.routes, *people.routes]}
+    behind_key = {r.path for r in [*admin.routes, *email.routes, *people.routes, *asks.routes]
+                  if not r.path.startswith("/v1/sites/{site}/asks/")} | {
+        "/v1/sites/{site}/asks", "/v1/sites/{site}/asks/counts"}
     app = create_app(svc)
     seen = []
     async with running(svc) as client:
@@ -71,5 +73,5 @@ async def test_unknown_site_answers_the_same_404(svc: Services) -> None:
                 assert r.headers["cache-control"] == "no-store"
                 seen.append((method, path))
     # config, consent (POST; GET, DELETE of an id), receipt, receipt key, receipt verify, tags,
-    # checkpoints (latest, consistency)
-    assert len(seen) == 10, seen
+    # checkpoints (latest, consistency), an ask's notice and answer (the page's calls)
+    assert len(seen) == 12, seen

@@ -65,7 +65,7 @@ def banner_config(svc: Services, site_id: str, site: SiteConfig, d: Decision) ->
              **_stores(v)}
             for vid, v in site.vendors.items()
         ],
-        "separate": [{"id": sid, **t["separate"][sid]} for sid in site.separate],
+        "separate": [{"id": sid, **t["separate"][sid]} for sid in site.banner_separate],
         "defaults": d.defaults.as_dict(),
         "cookie": site.cookie.model_dump(),
         "consent_mode": site.consent_mode.model_dump(),

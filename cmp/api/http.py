@@ -25,6 +25,7 @@ STATUS: dict[ErrorKind, int] = {
     ErrorKind.INVALID: 400,
     ErrorKind.UNKNOWN_SITE: 404,
     ErrorKind.NOT_FOUND: 404,
+    ErrorKind.FORBIDDEN: 403,
     ErrorKind.STALE_REVISION: 409,
     ErrorKind.CONFLICT: 409,
     ErrorKind.GONE: 410,

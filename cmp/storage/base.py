@@ -201,6 +201,9 @@ class PeopleStore(Protocol):
         """(its person, the channel's answers of the identifier and that person, whether the
         identifier is known at all): what `may-contact` reads, as fast as the backend can."""
 
+    async def item_people(self, site: str, year: int) -> dict[str, int]:
+        """Per per-recipient item: distinct people who agreed to a recipient in `year`."""
+
     async def people_forget(self, site: str, person: str, keep: list[ContactRow]) -> int:
         """Erasure: drop the person's links and the answers of the person and its identifiers,
         then store `keep` (opt-outs re-keyed to identifiers); returns rows removed."""

@@ -4,12 +4,13 @@ race on one site's rows."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
-from cmp.contacts import contact_changes, link_changes
+from cmp.contacts import contact_changes, item_people_changes, link_changes
 from cmp.grants import Permission, supersedes
 from cmp.ledger import StoredEvent
 from cmp.storage.base import StorageError
@@ -34,6 +35,10 @@ async def apply_people(conn: asyncpg.Connection, events: Sequence[StoredEvent]) 
             "person = excluded.person, kind = excluded.kind, linked_at = excluded.linked_at, "
             "seq = excluded.seq",
             [(x.site, x.identifier, x.person, x.kind, x.linked_at, x.seq) for x in links])
+    agreed = item_people_changes(events)
+    if agreed:
+        await conn.executemany("INSERT INTO dash_item_people (site, item, year, person) "
+                               "VALUES ($1,$2,$3,$4) ON CONFLICT DO NOTHING", agreed)
     for c in contact_changes(events):
         row = await conn.fetchrow(_GET, c.site, c.subject, c.channel, c.scope)
         old = Permission(bool(row[0]), row[1], row[2], int(row[3])) if row else None
@@ -65,6 +70,12 @@ class PostgresPeople(PostgresConnection):
             f"SELECT {_COLS} FROM contact_state WHERE site = $1 AND subject = ANY($2::text[]) "
             "ORDER BY channel, scope, subject", site, list(subjects))
         return [_row(r) for r in rows]
+
+    async def item_people(self, site: str, year: int) -> dict[str, int]:
+        rows = await self.pool.fetch(
+            "SELECT item, COUNT(*) FROM dash_item_people WHERE site = $1 AND year = $2 "
+            "GROUP BY item", site, year)
+        return {str(r[0]): int(r[1]) for r in rows}
 
     async def contact_lookup(self, site: str, identifier: str, channel: str
                              ) -> tuple[str | None, list[ContactRow], bool]:
@@ -98,6 +109,8 @@ class PostgresPeople(PostgresConnection):
             n += int((await conn.execute(
                 "DELETE FROM person_links WHERE site = $1 AND person = $2",
                 site, person)).split()[-1])
+            await conn.execute("UPDATE dash_item_people SET person = $3 WHERE site = $1 AND "
+                               "person = $2", site, person, "x_" + secrets.token_hex(16))
             if keep:
                 await conn.executemany(_PUT, [
                     (site, k.subject, k.channel, k.scope, k.permission.allowed, k.permission.at,

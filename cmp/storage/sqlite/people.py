@@ -4,10 +4,11 @@ make."""
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from collections.abc import Sequence
 
-from cmp.contacts import contact_changes, link_changes
+from cmp.contacts import contact_changes, item_people_changes, link_changes
 from cmp.grants import Permission, supersedes
 from cmp.ledger import StoredEvent
 from cmp.storage.base import StorageError
@@ -33,6 +34,10 @@ def apply_people(db: sqlite3.Connection, events: Sequence[StoredEvent]) -> None:
             "person = excluded.person, kind = excluded.kind, linked_at = excluded.linked_at, "
             "seq = excluded.seq",
             [(x.site, x.identifier, x.person, x.kind, x.linked_at, x.seq) for x in links])
+    agreed = item_people_changes(events)
+    if agreed:
+        db.executemany("INSERT OR IGNORE INTO dash_item_people (site, item, year, person) "
+                       "VALUES (?,?,?,?)", agreed)
     for c in contact_changes(events):
         row = db.execute(_GET, (c.site, c.subject, c.channel, c.scope)).fetchone()
         old = Permission(bool(row[0]), row[1], row[2], row[3]) if row else None
@@ -70,6 +75,12 @@ class SQLitePeople(SQLiteConnection):
                 f"WHERE site = ? AND subject IN ({marks}) ORDER BY channel, scope, subject",
                 (site, *subjects)) as cur:
             return [_contact_row(r) for r in await cur.fetchall()]
+
+    async def item_people(self, site: str, year: int) -> dict[str, int]:
+        async with self._rconn.execute(
+                "SELECT item, COUNT(*) FROM dash_item_people WHERE site = ? AND year = ? "
+                "GROUP BY item", (site, year)) as cur:
+            return {str(r[0]): int(r[1]) for r in await cur.fetchall()}
 
     async def contact_lookup(self, site: str, identifier: str, channel: str
                              ) -> tuple[str | None, list[ContactRow], bool]:
@@ -112,6 +123,9 @@ class SQLitePeople(SQLiteConnection):
                                    f"({marks})", (site, *subjects)).rowcount)
                 n += int(db.execute("DELETE FROM person_links WHERE site = ? AND person = ?",
                                     (site, person)).rowcount)
+                # The yearly count keeps them (the data did go abroad); the pseudonym goes.
+                db.execute("UPDATE dash_item_people SET person = ? WHERE site = ? AND person = ?",
+                           ("x_" + secrets.token_hex(16), site, person))
                 db.executemany(_PUT, [(site, k.subject, k.channel, k.scope,
                                        int(k.permission.allowed), k.permission.at,
                                        k.permission.event_id, k.permission.seq)
