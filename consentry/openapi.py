@@ -131,8 +131,12 @@ OPERATIONS += [
 ]
 
 # Per-recipient separate consent, asked in context (cmp/api/asks.py).
-_Q = lambda n, d, req=False: {"name": n, "in": "query", "required": req,  # noqa: E731
-                              "schema": {"type": "string"}, "description": d}
+def _Q(name: str, description: str, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required,
+            "schema": {"type": "string", "minLength": 1}, "description": description}
+
+
+
 OPERATIONS += [
     ("post", "/v1/sites/{site}/asks",
      "Ask a person for one per-recipient item for one recipient: an ask id and a short-lived "

@@ -4,8 +4,8 @@ person's self-service page for per-recipient grants. Domain logic: cmp/asks.py."
 from __future__ import annotations
 
 from html import escape
-from urllib.parse import parse_qs
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
