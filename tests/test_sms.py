@@ -23,6 +23,7 @@ import pytest
 from cmp.adminkeys import generate_admin_key
 from cmp.config import parse_config
 from cmp.errors import DomainError, ErrorKind
+from cmp.keys import b64u
 from cmp.ledger import verify_site
 from cmp.lint import lint
 from consentry.cli import main
@@ -298,8 +299,12 @@ async def test_bad_bodies_are_400_naming_the_field(world: World) -> None:
     assert r.status_code == 415 and r.json()["field"] == "content-type"
     r = await inbound(world, None, raw=b" " * 9000)
     assert r.status_code == 413
+    # an unknown site is answered like a wrong signature: nothing tells which sites exist
     r = await inbound(world, ok, "nosuchsite", secret="x")
-    assert r.status_code == 404 and r.json()["field"] == "site"
+    assert r.status_code == 401 and r.json()["field"] == "X-Consentry-Signature"
+    r = await inbound(world, ok, "nosuchsite",
+                      secret=b64u(world.svc.keyring.site("nosuchsite").webhook_key))
+    assert r.json() == (await inbound(world, ok, "nosuchsite", secret="x")).json()
     assert await ledger_size(world) == 0
 
 
@@ -357,6 +362,8 @@ async def test_compose_checks_its_input_and_key(world: World) -> None:
     assert r.status_code == 403 and r.json()["field"] == "authorization"
     r = await world.client.post("/v1/sites/beta/sms/compose", json=body, headers=world.auth())
     assert r.status_code == 401  # alpha's key on beta
+    r = await world.client.post("/v1/sites/nope/sms/compose", json=body, headers=world.auth())
+    assert r.status_code == 401 and r.json()["field"] == "authorization"  # like a wrong key
 
 
 # --- an opt-out beats an older grant ------------------------------------------------------------

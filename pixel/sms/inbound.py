@@ -25,7 +25,7 @@ from cmp.keys import Keyring, b64u
 from cmp.people import PeopleService, PersonEventIn
 from pixel.outcomes import Counters
 from pixel.sms.keywords import matched_keyword
-from pixel.sms.signature import verify
+from pixel.sms.signature import SIGNATURE_HEADER, SignatureError, verify
 
 MAX_BODY = 8 * 1024
 # What /metrics-style counts call an inbound call (pixel.outcomes.Counters `kind`).
@@ -85,12 +85,16 @@ class SmsInbound:
         return b64u(self.keyring.site(site_id).webhook_key)
 
     def verify(self, site_id: str, raw: bytes, signature: str | None, timestamp: str | None, *,
-               now: float | None = None) -> None:
-        """SignatureError (naming the header) unless the call is signed and fresh."""
+               known: bool = True, now: float | None = None) -> None:
+        """SignatureError (naming the header) unless the call is signed and fresh. For a site
+        that is not `known` it fails as a wrong signature would, after the same checks."""
         try:
             verify(self.secret(site_id), raw, signature, timestamp, now=now)
-        except ValueError:
-            self.counters.add(site_id, INBOUND_KIND, "bad_signature")
+            if not known:
+                raise SignatureError(SIGNATURE_HEADER, "does not match the body and timestamp "
+                                                       "(wrong secret, or the body was changed)")
+        except SignatureError:
+            self.counters.add(site_id if known else "", INBOUND_KIND, "bad_signature")
             raise
 
     async def receive(self, site_id: str, data: Any) -> InboundResult:

@@ -5,7 +5,8 @@
   the raw bytes before the body is read as JSON, so an unsigned caller learns nothing about
   what a body would do. 401 for a bad or missing signature, 400 for a bad body, 200 once an
   opt-out is committed.
-- `POST /v1/sites/{site}/sms/compose`: the sender's helper (scope contact:read).
+- `POST /v1/sites/{site}/sms/compose`: the sender's helper (scope contact:read; an unknown
+  site is answered like a wrong key, as every keyed route).
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cmp.api.http import NO_STORE, error, parse_json_body, read_json, site_route
-from cmp.api.people import authorise
-from cmp.app_state import Services
-from cmp.config import SiteConfig
-from cmp.errors import ErrorKind, FieldError
+from cmp.api.http import NO_STORE, error, field_error, parse_json_body, read_json
+from cmp.api.people import keyed
+from cmp.app_state import Services, services
+from cmp.errors import DomainError, ErrorKind, FieldError
 from pixel.sms.compose import ContactRefused, compose_sms, parse_compose
 from pixel.sms.inbound import MAX_BODY, SmsInbound
 from pixel.sms.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError
@@ -50,26 +50,25 @@ async def _raw_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@site_route
-async def post_inbound(request: Request, svc: Services, site_id: str,
-                       site: SiteConfig) -> Response:
+async def post_inbound(request: Request) -> Response:
     sms = _inbound(request)
-    raw = await _raw_body(request, MAX_BODY)
+    site_id = request.path_params["site"]
     try:
+        raw = await _raw_body(request, MAX_BODY)
+        # An unknown site is answered like a wrong signature: a caller without the secret
+        # learns nothing about which sites exist.
         sms.verify(site_id, raw, request.headers.get(SIGNATURE_HEADER),
-                   request.headers.get(TIMESTAMP_HEADER))
+                   request.headers.get(TIMESTAMP_HEADER), known=site_id in services(request).config.sites)
+        result = await sms.receive(site_id, parse_json_body(raw))
     except SignatureError as exc:
         return error(401, exc.field, exc.message)
-    result = await sms.receive(site_id, parse_json_body(raw))
+    except DomainError as exc:
+        return field_error(exc)
     return JSONResponse(result.doc(), headers=NO_STORE)
 
 
-@site_route
-async def post_compose(request: Request, svc: Services, site_id: str,
-                       site: SiteConfig) -> Response:
-    _, refused = authorise(request, svc, site_id, site, "contact:read")
-    if refused:
-        return refused
+@keyed("contact:read")
+async def post_compose(request: Request, svc: Services, site_id: str, who: str) -> Response:
     body = parse_compose(await read_json(request, MAX_BODY))
     try:
         composed = await compose_sms(svc.people, site_id, body.to, body.text,
