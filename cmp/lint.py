@@ -9,6 +9,8 @@ print them as they are.
 
 from __future__ import annotations
 
+import unicodedata
+
 from cmp.config import REQUIRED_TEXTS, Config, LText, RegimeDef, SeparateItem, SiteConfig
 from cmp.settings import Settings
 from cmp.types import Model, SeparateKind
@@ -49,6 +51,7 @@ def lint(config: Config, settings: Settings | None = None) -> list[str]:
         out += _vendors(p, site)
         out += _separate(p, site)
         out += _tags(p, site)
+        out += _channels(p, site)
         if not site.admin_key_hashes:
             out.append(
                 f"{p}.admin_key_hashes: none set, so nobody can open the dashboard or the admin "
@@ -252,3 +255,35 @@ def _tags(p: str, site: SiteConfig) -> list[str]:
         out.append(f"{p}.beacon.purpose: {b.purpose!r} is necessary, so page events would be "
                    "logged without consent; use the analytics purpose")
     return out
+
+
+def _channels(p: str, site: SiteConfig) -> list[str]:
+    """SMS, push and phone lists a person is asked about, and the instruction every marketing
+    text carries: in every language of the site, naming a word the webhook understands."""
+    langs = site.languages
+    out: list[str] = []
+    for name, ch in site.channels.items():
+        cp = f"{p}.channels.{name}"
+        for lid, lst in ch.lists.items():
+            out += _ltext(f"{cp}.lists.{lid}.title", lst.title, langs, required=True)
+            out += _ltext(f"{cp}.lists.{lid}.description", lst.description, langs,
+                          required=False)
+        if name != "sms":
+            continue
+        out += _ltext(f"{cp}.opt_out_text", ch.opt_out_text, langs, required=True,
+                      why="every marketing text must say how to opt out (e.g. 回复TD退订)")
+        if not ch.opt_out_keywords:
+            out.append(f"{cp}.opt_out_keywords: empty, so no reply can opt out; keep the "
+                       "defaults (TD, T, 退订, STOP, UNSUBSCRIBE) or list your own")
+            continue
+        words = [_fold(k) for k in ch.opt_out_keywords]
+        for lang, text in ch.opt_out_text.items():
+            if lang in langs and text.strip() and not any(w in _fold(text) for w in words):
+                out.append(f"{cp}.opt_out_text.{lang}: names none of opt_out_keywords, so a "
+                           "member who replies as told is not opted out")
+    return out
+
+
+def _fold(text: str) -> str:
+    # The spelling replies are matched in (pixel.sms.keywords), without its trimming.
+    return unicodedata.normalize("NFKC", text).casefold()

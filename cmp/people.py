@@ -324,6 +324,51 @@ class PeopleService:
                               {**base["separate"], **body.separate}),
                       model=Model.OPT_IN, gpc=False)
 
+    async def record_identifier(self, site_id: str, kind: Kind, value: str,
+                                body: PersonEventIn, *, field: str = "to"
+                                ) -> tuple[StoredEvent, bool]:
+        """A channel answer given through one identifier (an SMS reply from a number), which
+        need not be linked to anyone: an event of the person it is linked to, else of the
+        identifier's own pseudonym (`t_…`), so it refuses for the identifier now and for
+        whoever it is linked to later. Durable on return; (event, whether it is a retry).
+
+        Only channel answers: purposes of a phone number mean nothing. A `reference` this
+        subject already has an event of the same method for is a retry of that answer (an SMS
+        provider re-sending a webhook call): the stored event is returned, nothing is added."""
+        site = self.site(site_id)
+        if body.purposes or body.vendors or body.separate or not body.channels:
+            raise FieldError("channels", "an identifier's answer is about channels only")
+        ident = self.identifier(site_id, kind, value, field)
+        subject = await self.storage.person_of(site_id, ident) or ident
+        known = await self.storage.events_for_subject(site_id, subject)
+        if body.reference:
+            for ev in known:
+                if ev.payload.get("reference") == body.reference and \
+                        ev.payload.get("method") == body.method:
+                    return ev, True
+        lang = body.language or site.lang_default
+        if lang not in site.languages:
+            raise FieldError("language", f"{lang!r} is not one of {site.languages}")
+        for i, ch in enumerate(body.channels):
+            if ch.list != ALL_LISTS and ch.list not in site.channel_lists(ch.channel):
+                raise FieldError(f"channels.{i}.list", f"unknown {ch.channel} list {ch.list!r}")
+        texts = self.channel_texts(site, lang, body.channels)
+        texts_hash = hashlib.sha256(canonical_json(texts)).hexdigest()
+        payload: dict[str, Any] = {
+            "channel": "person", "action": "record", "method": body.method,
+            "revision": site.revision, "language": lang, "collected_at": iso(utc_now()),
+            "cmp": f"{CMP_NAME}/{__version__}", "texts_hash": texts_hash,
+            "contact": [{"channel": c.channel, "list": c.list, "allowed": c.allowed}
+                        for c in body.channels],
+        }
+        if body.reference:
+            payload["reference"] = body.reference
+        kind_ = EventKind.WITHDRAW if not any(c.allowed for c in body.channels) else (
+            EventKind.UPDATE if known else EventKind.GRANT)
+        event = NewEvent.build(site=site_id, subject=subject, kind=kind_, payload=payload,
+                               notice=Notice(texts_hash, site_id, site.revision, lang, texts))
+        return await self.storage.append(event), False
+
     # --- reading ------------------------------------------------------------------------------
     async def _events(self, site_id: str, subjects: list[str]) -> list[StoredEvent]:
         out: list[StoredEvent] = []

@@ -25,6 +25,8 @@ from pixel.email.fastpath import OpenPixelFastPath
 from pixel.email.routes import malformed_routes
 from pixel.email.routes import routes as email_routes
 from pixel.email.service import EmailService
+from pixel.sms.routes import build_inbound
+from pixel.sms.routes import routes as sms_routes
 from pixel.web.routes import build_pipeline
 from pixel.web.routes import routes as beacon_routes
 
@@ -89,7 +91,8 @@ def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None, *,
 
     app = Starlette(
         # E-mail routes first: the open pixel is the hot path.
-        routes=[*email_routes, *beacon_routes, *consent.routes, *people.routes, *asks.routes, *admin.routes, *checkpoints.routes,
+        routes=[*email_routes, *beacon_routes, *consent.routes, *people.routes, *asks.routes,
+                *sms_routes, *admin.routes, *checkpoints.routes,
                 *meta.routes,
                 *openapi.routes,
                 *assets.asset_routes(), Mount("/dashboard", routes=dashboard_routes),
@@ -101,6 +104,7 @@ def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None, *,
     app.state.services = svc
     app.state.email = EmailService.build(svc)
     app.state.beacon = build_pipeline(svc)
+    app.state.sms = build_inbound(svc)
     app.add_middleware(SiteCORS, config=lambda: svc.config)
     app.add_middleware(OpenPixelFastPath, pipeline=lambda: app.state.email.pipeline)
     return app

@@ -68,7 +68,8 @@ def cmd_keys_secrets(args: argparse.Namespace) -> int:
 hint_secret     {b64u(keys.hint_key)}
     signs person hints (cmp.hints.make_hint(base64url-decoded secret, site, ref))
 webhook_secret  {b64u(keys.webhook_key)}
-    signs SMS webhook calls: X-Consentry-Signature: sha256=<hex HMAC of the body>""")
+    signs SMS webhook calls: X-Consentry-Signature: sha256=<hex HMAC-SHA256, keyed with
+    this text, of "<X-Consentry-Timestamp>.<raw body>"> (pixel.sms.signature.sign)""")
     return 0
 
 

@@ -16,6 +16,8 @@ from cmp.asks import AnswerIn, AskIn, WithdrawIn
 from cmp.consent import ConsentIn
 from cmp.people import LinkIn, PersonEventIn
 from pixel.email.recipients import SignupIn
+from pixel.sms.compose import ComposeIn
+from pixel.sms.inbound import InboundIn
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 SITE = {"name": "site", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -174,6 +176,21 @@ _PAGE_OR_ERROR = {"200": {"description": "The page", "content": {"text/html": {"
     "410": {"description": "Expired link: a page", "content": {"text/html": {"schema": {
         "type": "string"}}}}}
 
+# SMS (pixel/sms/routes.py): the provider's inbound webhook and the sender's compose helper.
+WEBHOOK: list[Any] = [{"webhookSignature": []}]
+OPERATIONS += [
+    ("post", "/v1/sites/{site}/sms/inbound",
+     "Inbound SMS webhook, signed with the site's webhook secret: an opt-out reply (TD, 退订, "
+     "STOP …) is recorded for the number's person or the number, durable before the 200",
+     [SITE, {"name": "X-Consentry-Timestamp", "in": "header", "required": True,
+             "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+             "description": "unix seconds the call was signed at (older than 5 minutes: 401)"}],
+     "InboundIn", WEBHOOK, "200"),
+    ("post", "/v1/sites/{site}/sms/compose",
+     "Compose a marketing SMS: the text with the opt-out instruction appended, or 409 with "
+     "the may-contact reason (contact:read)", [SITE], "ComposeIn", API_KEY, "200"),
+]
+
 # What an operation answers when it is not JSON (beacons, pages, redirects, metrics), so the
 # document says what a client really gets; the schemathesis pass checks every answer.
 _JSON_ERROR = {"description": "Bad request; `field` names the culprit",
@@ -279,6 +296,8 @@ def openapi_document() -> dict[str, Any]:
                 "ConsentIn": ConsentIn.model_json_schema(),
                 "SignupIn": SignupIn.model_json_schema(),
                 **_with_defs(LinkIn, PersonEventIn, AskIn, AnswerIn, WithdrawIn),
+                "InboundIn": InboundIn.model_json_schema(),
+                "ComposeIn": ComposeIn.model_json_schema(),
                 "Beacon": _beacon_schema(),
                 "Receipt": {"type": "object", "required": ["receipt", "alg", "signature"],
                             "properties": {"receipt": {"type": "object"},
@@ -295,6 +314,10 @@ def openapi_document() -> dict[str, Any]:
                                           "(`consentry keys new`)"},
                 "adminKey": {"type": "http", "scheme": "bearer",
                              "description": "A site admin key (its sha256 in the config)"},
+                "webhookSignature": {
+                    "type": "apiKey", "in": "header", "name": "X-Consentry-Signature",
+                    "description": "sha256=<hex HMAC-SHA256 of '<X-Consentry-Timestamp>.<raw "
+                                   "body>' keyed with the site's webhook secret>"},
             },
         },
     }

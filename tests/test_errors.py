@@ -48,12 +48,14 @@ def test_domain_code_names_kinds_not_statuses() -> None:
 
 
 async def test_unknown_site_answers_the_same_404(svc: Services) -> None:
-    """Every route under /v1/sites/{site} the app serves, but those behind an admin key (they
-    answer an unknown site like a wrong key, on purpose: see test_tokens)."""
+    """Every route under /v1/sites/{site} the app serves, but those behind a key or a webhook
+    signature (they answer an unknown site like a wrong key, on purpose: see test_tokens)."""
     from cmp.api import admin, asks, people
     from pixel.email import routes as email
+    from pixel.sms import routes as sms
 
-    behind_key = {r.path for r in [*admin.routes, *email.routes, *people.routes, *asks.routes]
+    behind_key = {r.path for r in [*admin.routes, *email.routes, *people.routes, *asks.routes,
+                                   *sms.routes]
                   if not r.path.startswith("/v1/sites/{site}/asks/")} | {
         "/v1/sites/{site}/asks", "/v1/sites/{site}/asks/counts"}
     app = create_app(svc)
