@@ -16,7 +16,6 @@ from cmp.grants import ALL_LISTS
 from cmp.people import ChannelAnswer, PersonEventIn
 
 PERSON_RE = re.compile(r"^p_[0-9a-f]{32}$")
-EVENT_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 METHODS = ("phone", "email_request")  # how a request reaches an operator
 FIELD = "w:"  # a checkbox per withdrawable item: w:purposes:<id>, w:channels:<ch>:<list>
 MAX_REFERENCE, MAX_NOTE = 200, 2000
@@ -81,6 +80,14 @@ def rows(site: SiteConfig, state: dict[str, Any], lang: str, all_lists: str
                                        bool(a["allowed"]), str(a["at"]), str(a["event_id"]),
                                        list_id=lid))
     return out
+
+
+def event_ids(state: dict[str, Any]) -> set[str]:
+    """The events that set one of the person's current answers."""
+    ids = {str(a["event_id"]) for g in ("purposes", "vendors", "separate")
+           for a in state.get(g, {}).values()}
+    return ids | {str(a["event_id"]) for lists in state.get("channels", {}).values()
+                  for a in lists.values()}
 
 
 def options(site: SiteConfig, state: dict[str, Any], lang: str, channel_names: dict[str, str],

@@ -172,17 +172,18 @@ async def login(request: Request) -> Response:
         return _page(request, "error.html", 403, session=None, site=None,
                      message="login_expired")
     nxt = _safe_next(data.get("next"))
+    here = f"{PATH}/login?{urlencode({'next': nxt})}"  # the language switch of a failed login
     # Before any password is hashed: guessing costs the guesser a window, not us a scrypt.
     svc = services(request)
     if not (await svc.limits.check(LOGIN, "-", client_ip(request, svc.settings))).allowed:
         return _page(request, "login.html", 429, session=None, site=None, form_token=token,
-                     next=nxt, error="login_too_many")
+                     next=nxt, error="login_too_many", here=here)
     auth = _auth(request)
     name, secret = data.get("username", "").strip(), data.get("password", "")
     s = auth.login_password(name, secret) if name else auth.login_key(secret)
     if s is None:
         return _page(request, "login.html", 401, session=None, site=None, form_token=token,
-                     next=nxt, error="login_wrong")
+                     next=nxt, error="login_wrong", here=here)
     ok = RedirectResponse(nxt, status_code=303, headers={"Cache-Control": "no-store"})
     ok.set_cookie(COOKIE, auth.dumps(s), path=PATH, httponly=True, samesite="lax",
                  secure=_secure(request))
@@ -401,10 +402,12 @@ async def people(request: Request) -> Response:
     state = await services(request).people.state(site_id, PersonId(person))
     if state is None:
         return _people_page(request, s, site_id, 404, error="unknown_person")
+    # Only an event that set one of the answers shown: a crafted link cannot claim a record.
     recorded = request.query_params.get("recorded")
-    return _people_page(request, s, site_id, person=person, state=state,
-                        recorded=recorded if recorded and people_view.EVENT_RE.match(recorded)
-                        else None, here=_here(request))
+    if recorded not in people_view.event_ids(state):
+        recorded = None
+    return _people_page(request, s, site_id, person=person, state=state, recorded=recorded,
+                        here=_here(request))
 
 
 async def people_find(request: Request) -> Response:

@@ -159,6 +159,7 @@ async def test_wrong_password_and_a_removed_operator(world: World) -> None:
     bad = await world.client.post("/dashboard/login", data={
         "csrf": token(page.text), "username": "lily", "password": "not-her-password"})
     assert bad.status_code == 401 and "Wrong name, password or admin key." in bad.text
+    assert 'href="/dashboard/login?next=%2Fdashboard%2F&amp;lang=zh-CN"' in bad.text
     await world.login("lily")
     assert (await world.client.get("/dashboard/sites/alpha/people")).status_code == 200
     site = world.svc.config.sites["alpha"]
@@ -250,6 +251,9 @@ async def test_an_operator_records_an_opt_out_heard_on_the_phone(world: World) -
     row = re.search(r'data-item="channels:sms:promotions">(.*?)</tr>', page.text, re.S)
     assert row and "opted out" in row.group(1)
     assert 'name="w:purposes:marketing"' not in page.text  # no longer granted
+    forged = await world.client.get(f"/dashboard/sites/alpha/people?person={person}"
+                                    "&recorded=made-up-event")
+    assert forged.status_code == 200 and 'id="recorded"' not in forged.text
     ledger = await world.client.get(f"/dashboard/sites/alpha/ledger?subject={person}")
     assert ledger.status_code == 200
     last = re.findall(r'<td data-col="method">([^<]*)</td>\s*<td data-col="operator">([^<]*)'

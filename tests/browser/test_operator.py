@@ -105,6 +105,10 @@ def test_operator_finds_a_member_records_an_opt_out_and_sees_it_in_the_ledger(
     expect(page.locator('tr[data-item="channels:email:news"]')).to_contain_text(ui["opted_out"])
     event_id = page.locator("#recorded code").inner_text()
     page.screenshot(path=str(demo_server.log.parent / f"people-{lang}.png"), full_page=True)
+    from axe_playwright_python.sync_playwright import Axe
+
+    checked = Axe().run(page)
+    assert checked.violations_count == 0, checked.generate_report()
 
     page.get_by_role("link", name=ui["ledger"]).click()
     expect(page.get_by_role("heading", name=re.compile(ui["ledger_title"]))).to_be_visible()
