@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -122,6 +122,17 @@ def parse_person_event(data: Any) -> PersonEventIn:
     return body
 
 
+class PersonId(str):
+    """A person already pseudonymised (p_…), as `find` returns it: the methods that take a
+    `ref` use it as it is instead of hashing it again (an operator who found a member by
+    their phone number never learns their account reference)."""
+
+    __slots__ = ()
+
+
+FINDABLE: tuple[Kind, ...] = ("email", "phone", "ref")
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """One current answer of a person and the event that set it."""
@@ -163,6 +174,8 @@ class PeopleService:
         return self.consent.site(site_id)
 
     def person_id(self, site_id: str, ref: str) -> str:
+        if isinstance(ref, PersonId):
+            return ref
         try:
             return pseudonym(self.keyring.site(site_id), "ref", ref)
         except IdentifierError as exc:
@@ -177,6 +190,21 @@ class PeopleService:
     def verify_hint(self, site_id: str, hint: str) -> Hint:
         """The member a page's hint names; HintError (with a reason to count) otherwise."""
         return verify_hint(self.keyring.site(site_id).hint_key, site_id, hint)
+
+    async def find(self, site_id: str, kind: str, value: str) -> PersonId | None:
+        """The person an e-mail address, phone number or account ref belongs to, or None if the
+        ledger knows no such person (FieldError, naming `kind`, if the value is not one)."""
+        if kind not in FINDABLE:
+            raise FieldError("kind", f"one of {', '.join(FINDABLE)}")
+        self.site(site_id)
+        if kind == "ref":
+            person = self.person_id(site_id, value)
+            known = await self.storage.person_links(site_id, person) or \
+                await self.storage.events_for_subject(site_id, person)
+            return PersonId(person) if known else None
+        ident = self.identifier(site_id, cast(Kind, kind), value, kind)
+        owner = await self.storage.person_of(site_id, ident)
+        return PersonId(owner) if owner else None
 
     # --- linking ------------------------------------------------------------------------------
     async def link(self, site_id: str, ref: str, body: LinkIn) -> tuple[str, StoredEvent | None]:

@@ -8,6 +8,7 @@ import asyncio
 import gc
 import json
 import os
+import secrets
 import socket
 import sys
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from cmp.config import Config, ConfigError, demo_config_path, load_config
 from cmp.settings import SETTINGS, Settings
 
 DEFAULT_CONFIG = "consentry.toml"
+DEMO_OPERATOR = "agent"  # the demo's customer-service login (consentry.server adds it)
 
 
 def _config_path(args: argparse.Namespace) -> str:
@@ -115,6 +117,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     data = Path(args.dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
     key, key_hash = generate_admin_key()
+    # A customer-service login for the people view, new each run like the admin key.
+    from dashboards.passwords import hash_password
+
+    operator_password = secrets.token_urlsafe(12)
     base = f"http://{args.host}:{args.port}"
     os.environ.update({
         "CONSENTRY_CONFIG": str(demo_config_path()),
@@ -126,6 +132,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "CONSENTRY_CHECKPOINT_INTERVAL_MINUTES": os.environ.get(
             "CONSENTRY_CHECKPOINT_INTERVAL_MINUTES", "1"),
         "CONSENTRY_DEMO_ADMIN_HASH": key_hash,
+        "CONSENTRY_DEMO_OPERATOR_HASH": f"{DEMO_OPERATOR}:{hash_password(operator_password)}",
         "CONSENTRY_DEMO_ORIGINS": " ".join([base, base.replace("127.0.0.1", "localhost"),
                                             *args.origin]),
     })
@@ -151,6 +158,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
   OpenAPI         {base}/openapi.json
   checkpoints     {base}/v1/sites/demo/checkpoints/latest   (signed tree head, each minute)
   admin key       {key}   (valid while this demo runs)
+  operator login  name {DEMO_OPERATOR}, password {operator_password}   (customer service: {base}/dashboard/sites/demo/people)
   sample e-mail   {sample.eml}   (HTML: {sample.html.name})
     open pixel    {sample.pixel}
     click         {sample.click}

@@ -30,6 +30,11 @@ def app_from_env(*, worker: bool = False) -> Starlette:
         # The demo serves the customer's page from Consentry itself on whatever port it was
         # given: trust that origin (and any given with --origin) for the demo config's sites.
         config = with_extra_origins(config, demo_origins.split())
+    demo_operator = os.environ.get("CONSENTRY_DEMO_OPERATOR_HASH")
+    if demo_operator:
+        # "name:scrypt$…": the demo's customer-service login, on each of its sites.
+        name, _, pw_hash = demo_operator.partition(":")
+        config = with_extra_operator(config, name, pw_hash)
     svc = Services.build(config, settings, extra_admin_hashes=extra)
     if os.environ.get("CONSENTRY_DEMO") != "1":
         return create_app(svc, worker=worker)
@@ -44,5 +49,11 @@ def app_from_env(*, worker: bool = False) -> Starlette:
 
 def with_extra_origins(config: Config, origins: list[str]) -> Config:
     sites = {sid: site.model_copy(update={"origins": list(dict.fromkeys([*site.origins, *origins]))})
+             for sid, site in config.sites.items()}
+    return config.model_copy(update={"sites": sites})
+
+
+def with_extra_operator(config: Config, name: str, pw_hash: str) -> Config:
+    sites = {sid: site.model_copy(update={"operators": {**site.operators, name: pw_hash}})
              for sid, site in config.sites.items()}
     return config.model_copy(update={"sites": sites})

@@ -1,4 +1,10 @@
-"""Dashboard login: per-site users (scrypt hashes in the config) or a site's admin key.
+"""Dashboard login: per-site users and operators (scrypt hashes in the config) or a site's
+admin key.
+
+Two roles. Users and admin keys see every view. Operators (customer service, `operators` in
+the site config) find a person, see and record their choices and read the ledger lookup; they
+never export, erase, verify the chain or see the consent and e-mail statistics (what a caller
+on the phone needs is one person's state, not the site's numbers or its DSAR tools).
 
 A session names, per site it grants, a fingerprint of the credential that granted it. Every
 request checks the fingerprint against the current config, so removing a user, changing a
@@ -22,6 +28,10 @@ from cmp.config import Config
 from dashboards.passwords import check_password, hash_password
 
 SESSION_SECONDS = 12 * 3600
+OPERATOR = "operator:"
+# What each role may do; routes ask for one capability each.
+CAPABILITIES = frozenset({"consent", "email", "ledger", "verify", "export", "erase", "people"})
+OPERATOR_MAY = frozenset({"ledger", "people"})
 # Checked when the name is unknown, so a guess costs the same time whether or not it exists.
 _DUMMY = hash_password(secrets.token_urlsafe(16))
 
@@ -32,13 +42,26 @@ def fingerprint(credential: str) -> str:
 
 @dataclass(frozen=True)
 class Session:
-    who: str  # "user:<name>" or "admin key"
+    who: str  # "user:<name>", "operator:<name>" or "admin key"
     grants: dict[str, str]  # site -> fingerprint of the stored hash that granted it
     csrf: str
 
     @property
     def sites(self) -> list[str]:
         return sorted(self.grants)
+
+    @property
+    def is_operator(self) -> bool:
+        return self.who.startswith(OPERATOR)
+
+    @property
+    def name(self) -> str:
+        """Who acted, as the ledger's `operator`: an operator's bare name, else `who`."""
+        return self.who.removeprefix(OPERATOR) if self.is_operator else self.who
+
+    def may(self, capability: str) -> bool:
+        assert capability in CAPABILITIES, capability
+        return capability in OPERATOR_MAY if self.is_operator else True
 
     def csrf_ok(self, token: str | None) -> bool:
         return bool(token) and hmac.compare_digest(self.csrf.encode(), str(token).encode())
@@ -53,16 +76,23 @@ class Auth:
 
     # --- logging in -----------------------------------------------------------------------
     def login_password(self, name: str, password: str) -> Session | None:
-        grants: dict[str, str] = {}
-        for site_id, site in self.config.sites.items():
-            stored = site.users.get(name)
-            if stored is not None and check_password(password, stored):
-                grants[site_id] = fingerprint(stored)
-        if not grants:
-            if not any(name in s.users for s in self.config.sites.values()):
-                check_password(password, _DUMMY)
-            return None
-        return Session(f"user:{name}", grants, secrets.token_urlsafe(24))
+        """A user's session if the name and password are a user's on any site, else an
+        operator's. One role per session: a name that is a user on one site and an operator on
+        another logs in as the user (config check forbids both on one site)."""
+        known = False
+        for role, table in (("user:", "users"), (OPERATOR, "operators")):
+            grants: dict[str, str] = {}
+            for site_id, site in self.config.sites.items():
+                stored = getattr(site, table).get(name)
+                if stored is not None:
+                    known = True
+                    if check_password(password, stored):
+                        grants[site_id] = fingerprint(stored)
+            if grants:
+                return Session(f"{role}{name}", grants, secrets.token_urlsafe(24))
+        if not known:
+            check_password(password, _DUMMY)
+        return None
 
     def login_key(self, key: str) -> Session | None:
         grants: dict[str, str] = {}
@@ -96,6 +126,9 @@ class Auth:
             return False
         if who.startswith("user:"):
             stored = site.users.get(who.removeprefix("user:"))
+            return stored is not None and hmac.compare_digest(fingerprint(stored), fp)
+        if who.startswith(OPERATOR):
+            stored = site.operators.get(who.removeprefix(OPERATOR))
             return stored is not None and hmac.compare_digest(fingerprint(stored), fp)
         return any(hmac.compare_digest(fingerprint(h), fp) for h in self.admin_hashes(site_id))
 

@@ -12,7 +12,7 @@ from cmp.storage.base import LedgerStore
 from cmp.types import Choices
 from pixel.email.recipients import AddressError
 
-SUBJECT_RE = re.compile(r"^(c|r)_[A-Za-z0-9_-]{8,64}$")
+SUBJECT_RE = re.compile(r"^(c|r|p)_[A-Za-z0-9_-]{8,64}$")
 
 
 class BadQuery(ValueError):
@@ -20,7 +20,7 @@ class BadQuery(ValueError):
 
 
 def resolve_subject(query: str, recipient_id: Callable[[str], str]) -> str:
-    """A consent id (c_…) or recipient id (r_…) as typed, or an e-mail address hashed on the
+    """A consent id (c_…), recipient id (r_…) or person id (p_…) as typed, or an e-mail address hashed on the
     fly into the site's recipient id (the address itself is never stored or logged)."""
     q = query.strip()
     if "@" in q:
@@ -30,7 +30,8 @@ def resolve_subject(query: str, recipient_id: Callable[[str], str]) -> str:
             raise BadQuery(f"not a valid e-mail address: {exc}") from None
     if SUBJECT_RE.match(q):
         return q
-    raise BadQuery("enter a consent id (c_…), a recipient id (r_…) or an e-mail address")
+    raise BadQuery("enter a consent id (c_…), a recipient id (r_…), a person id (p_…) or an "
+                   "e-mail address")
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Found:
 
     @property
     def kind(self) -> str:
-        return "e-mail recipient" if self.subject.startswith("r_") else "consent id"
+        return {"r_": "e-mail recipient", "p_": "person"}.get(self.subject[:2], "consent id")
 
     def email_state(self) -> dict[str, Any] | None:
         """The latest e-mail list/tracking choices, for recipients."""

@@ -1,7 +1,10 @@
-"""Dashboard routes under /dashboard/: thin handlers over auth, metrics, lookup and charts.
+"""Dashboard routes under /dashboard/: thin handlers over auth, metrics, lookup, people and
+charts.
 
 Every page is server-rendered (jinja2, autoescape on), sent with a strict CSP and no-store.
-A site the session does not grant answers 404 exactly like a site that does not exist.
+A site the session does not grant answers 404 exactly like a site that does not exist; a view
+the session's role may not use (an operator's export, erase, statistics) answers 403.
+Pages speak English or Simplified Chinese (dashboards/i18n.py; `?lang=` switches).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
 import jinja2
 from starlette.requests import Request
@@ -20,8 +23,12 @@ from starlette.routing import BaseRoute, Route
 
 from cmp.api.http import client_ip
 from cmp.app_state import Services, services
+from cmp.config import CHANNELS
+from cmp.errors import FieldError
+from cmp.people import FINDABLE, PersonId
 from cmp.ratelimit import LOGIN
-from dashboards import charts
+from dashboards import charts, i18n
+from dashboards import people as people_view
 from dashboards.auth import Auth, Session, new_form_token
 from dashboards.lookup import BadQuery, find, resolve_subject
 from dashboards.metrics import by_week
@@ -58,10 +65,35 @@ def _auth(request: Request) -> Auth:
     return a
 
 
+def _lang(request: Request) -> str:
+    return i18n.choose(request.query_params.get("lang"), request.cookies.get(i18n.COOKIE),
+                       request.headers.get("accept-language"))
+
+
+def _here(request: Request) -> str:
+    """This page's own GET address without `lang`, for the language switch (a POST's answer
+    switches on the dashboard's start page, since its own address takes no GET)."""
+    if request.method != "GET":
+        return PATH + "/"
+    q = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return request.url.path + ("?" + urlencode(q) if q else "")
+
+
 def _page(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
     ctx.setdefault("tab", None)
-    html = env.get_template(template).render(request=request, path=PATH, **ctx)
-    return HTMLResponse(html, status_code=status, headers=HEADERS)
+    here = ctx.pop("here", None) or _here(request)
+    lang = _lang(request)
+    sep = "&" if "?" in here else "?"
+    switch = [(other, i18n.texts(other)["lang_name"], f"{here}{sep}lang={other}")
+              for other in i18n.LANGUAGES if other != lang]
+    html = env.get_template(template).render(request=request, path=PATH, lang=lang,
+                                             t=i18n.texts(lang), switch=switch, **ctx)
+    r = HTMLResponse(html, status_code=status, headers=HEADERS)
+    if i18n.pick(request.query_params.get("lang")):
+        # Remembered, so the login's redirect and every later page keep the choice.
+        r.set_cookie(i18n.COOKIE, lang, max_age=365 * 86400, path=PATH, httponly=True,
+                     samesite="lax", secure=_secure(request))
+    return r
 
 
 def _secure(request: Request) -> bool:
@@ -79,26 +111,28 @@ def _to_login(request: Request) -> Response:
 
 
 def _not_found(request: Request, s: Session | None) -> HTMLResponse:
-    return _page(request, "error.html", 404, session=s, site=None,
-                 message="No such site, or not one of yours.")
+    return _page(request, "error.html", 404, session=s, site=None, message="no_such_site")
 
 
-async def _guard(request: Request, *, form: bool = False
+async def _guard(request: Request, may: str, *, form: bool = False
                  ) -> tuple[Session, str, dict[str, str]] | Response:
-    """The session, the granted site in the path, and the form (CSRF-checked) if a POST."""
+    """The session, the granted site in the path, and the form (CSRF-checked) if a POST;
+    403 when the session's role may not do `may` (auth.CAPABILITIES)."""
     s = _session(request)
     if s is None:
         return _to_login(request)
     site_id = request.path_params.get("site", "")
     if site_id not in s.grants:
         return _not_found(request, s)
+    if not s.may(may):
+        return _page(request, "error.html", 403, session=s, site=site_id,
+                     message="operator_may_not")
     data: dict[str, str] = {}
     if form:
         data = await _form(request)
         if not s.csrf_ok(data.get("csrf")):
             return _page(request, "error.html", 403, session=s, site=site_id,
-                         message="This form has expired or did not come from this dashboard. "
-                                 "Reload the page and try again.")
+                         message="form_expired")
     return s, site_id, data
 
 
@@ -136,19 +170,20 @@ async def login(request: Request) -> Response:
     token = request.cookies.get(LOGIN_COOKIE, "")
     if not token or not hmac.compare_digest(token, data.get("csrf", "")):
         return _page(request, "error.html", 403, session=None, site=None,
-                     message="The login form has expired. Reload the page and try again.")
+                     message="login_expired")
     nxt = _safe_next(data.get("next"))
+    here = f"{PATH}/login?{urlencode({'next': nxt})}"  # the language switch of a failed login
     # Before any password is hashed: guessing costs the guesser a window, not us a scrypt.
     svc = services(request)
     if not (await svc.limits.check(LOGIN, "-", client_ip(request, svc.settings))).allowed:
         return _page(request, "login.html", 429, session=None, site=None, form_token=token,
-                     next=nxt, error="Too many login attempts from this network; wait a minute.")
+                     next=nxt, error="login_too_many", here=here)
     auth = _auth(request)
     name, secret = data.get("username", "").strip(), data.get("password", "")
     s = auth.login_password(name, secret) if name else auth.login_key(secret)
     if s is None:
         return _page(request, "login.html", 401, session=None, site=None, form_token=token,
-                     next=nxt, error="Wrong name, password or admin key.")
+                     next=nxt, error="login_wrong", here=here)
     ok = RedirectResponse(nxt, status_code=303, headers={"Cache-Control": "no-store"})
     ok.set_cookie(COOKIE, auth.dumps(s), path=PATH, httponly=True, samesite="lax",
                  secure=_secure(request))
@@ -162,7 +197,7 @@ async def logout(request: Request) -> Response:
         data = await _form(request)
         if not s.csrf_ok(data.get("csrf")):
             return _page(request, "error.html", 403, session=s, site=None,
-                         message="This form has expired. Reload the page and try again.")
+                         message="form_expired")
     r = RedirectResponse(f"{PATH}/login", status_code=303, headers={"Cache-Control": "no-store"})
     r.delete_cookie(COOKIE, path=PATH)
     return r
@@ -173,7 +208,8 @@ async def home(request: Request) -> Response:
     if s is None:
         return _to_login(request)
     if len(s.sites) == 1:
-        return RedirectResponse(f"{PATH}/sites/{s.sites[0]}/consent", status_code=303)
+        view = "people" if s.is_operator else "consent"
+        return RedirectResponse(f"{PATH}/sites/{s.sites[0]}/{view}", status_code=303)
     svc = services(request)
     return _page(request, "home.html", session=s, site=None,
                  sites=[(sid, svc.config.sites[sid].name) for sid in s.sites])
@@ -182,7 +218,7 @@ async def home(request: Request) -> Response:
 # --- consent view ----------------------------------------------------------------------------
 
 async def consent_view(request: Request) -> Response:
-    g = await _guard(request)
+    g = await _guard(request, "consent")
     if isinstance(g, Response):
         return g
     s, site_id, _ = g
@@ -215,7 +251,7 @@ async def consent_view(request: Request) -> Response:
 # --- e-mail view -----------------------------------------------------------------------------
 
 async def email_view(request: Request) -> Response:
-    g = await _guard(request)
+    g = await _guard(request, "email")
     if isinstance(g, Response):
         return g
     s, site_id, _ = g
@@ -239,7 +275,7 @@ async def email_view(request: Request) -> Response:
 # --- ledger lookup ---------------------------------------------------------------------------
 
 async def ledger_view(request: Request) -> Response:
-    g = await _guard(request)
+    g = await _guard(request, "ledger")
     if isinstance(g, Response):
         return g
     s, site_id, _ = g
@@ -250,38 +286,40 @@ async def ledger_view(request: Request) -> Response:
         try:
             subject = resolve_subject(subject, lambda a: a)
             found = await find(services(request).storage, site_id, subject)
-        except BadQuery as exc:
-            error = str(exc)
-    return _ledger_page(request, s, site_id, found=found, error=error)
+        except BadQuery:
+            error = "ledger_bad_query"
+    return _ledger_page(request, s, site_id, found=found, error=error,
+                        here=_here(request))
 
 
 def _ledger_page(request: Request, s: Session, site_id: str, status: int = 200,
                  **ctx: Any) -> HTMLResponse:
     svc = services(request)
     base: dict[str, Any] = {"found": None, "error": None, "report": None, "confirm": None,
-                            "erased": None}
+                            "erased": None, "here": f"{PATH}/sites/{site_id}/ledger"}
     return _page(request, "ledger.html", status, session=s, site=site_id,
                  site_name=svc.config.sites[site_id].name, tab="ledger", **{**base, **ctx})
 
 
 async def ledger_search(request: Request) -> Response:
     """POST so an e-mail address never lands in a URL, a log line or the browser history."""
-    g = await _guard(request, form=True)
+    g = await _guard(request, "ledger", form=True)
     if isinstance(g, Response):
         return g
     s, site_id, data = g
     email = request.app.state.email.consents
+    q = data.get("q", "")
     try:
-        subject = resolve_subject(data.get("q", ""),
-                                  lambda addr: email.recipient_id(site_id, addr))
-    except BadQuery as exc:
-        return _ledger_page(request, s, site_id, 400, error=str(exc))
+        subject = resolve_subject(q, lambda addr: email.recipient_id(site_id, addr))
+    except BadQuery:
+        return _ledger_page(request, s, site_id, 400,
+                            error="bad_email" if "@" in q else "ledger_bad_query")
     return RedirectResponse(f"{PATH}/sites/{site_id}/ledger?subject={quote(subject)}",
                             status_code=303)
 
 
 async def ledger_verify(request: Request) -> Response:
-    g = await _guard(request, form=True)
+    g = await _guard(request, "verify", form=True)
     if isinstance(g, Response):
         return g
     s, site_id, _ = g
@@ -297,14 +335,14 @@ def _subject(data: dict[str, str]) -> str | None:
 
 
 async def ledger_export(request: Request) -> Response:
-    g = await _guard(request, form=True)
+    g = await _guard(request, "export", form=True)
     if isinstance(g, Response):
         return g
     s, site_id, data = g
     subject = _subject(data)
     doc = await services(request).consent.export(site_id, subject) if subject else None
     if doc is None:
-        return _ledger_page(request, s, site_id, 404, error="No records for this subject.")
+        return _ledger_page(request, s, site_id, 404, error="no_records")
     body = json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8")
     return Response(body, media_type="application/json", headers={
         **HEADERS, "Content-Disposition": f'attachment; filename="{site_id}-{subject}.json"'})
@@ -312,19 +350,108 @@ async def ledger_export(request: Request) -> Response:
 
 async def ledger_erase(request: Request) -> Response:
     """First POST asks for confirmation; the second (confirm=yes) erases."""
-    g = await _guard(request, form=True)
+    g = await _guard(request, "erase", form=True)
     if isinstance(g, Response):
         return g
     s, site_id, data = g
     svc: Services = services(request)
     subject = _subject(data)
     if subject is None:
-        return _ledger_page(request, s, site_id, 400, error="No subject to erase.")
+        return _ledger_page(request, s, site_id, 400, error="no_subject")
     if data.get("confirm") != "yes":
         found = await find(svc.storage, site_id, subject)
         return _ledger_page(request, s, site_id, found=found, confirm=subject)
     n = await svc.consent.erase(site_id, subject)
     return _ledger_page(request, s, site_id, erased={"subject": subject, "rows": n})
+
+
+# --- people (customer service) ----------------------------------------------------------------
+
+def _people_page(request: Request, s: Session, site_id: str, status: int = 200,
+                 **ctx: Any) -> HTMLResponse:
+    svc = services(request)
+    site = svc.config.sites[site_id]
+    t = i18n.texts(_lang(request))
+    base: dict[str, Any] = {"person": None, "state": None, "rows": None, "granted": [],
+                            "whole": [], "error": None, "recorded": None, "kind": "email",
+                            "value": "", "form": {}}
+    ctx = {**base, **ctx}
+    state = ctx["state"]
+    if state is not None:
+        names: dict[str, str] = {ch: t[f"ch_{ch}"] for ch in CHANNELS}
+        ctx["rows"] = people_view.rows(site, state, _lang(request), t["all_lists"])
+        ctx["granted"], ctx["whole"] = people_view.options(site, state, _lang(request), names,
+                                                           t["all_lists"])
+        ctx["channel_names"] = names
+        ctx.setdefault("here", f"{PATH}/sites/{site_id}/people?person={ctx['person']}")
+    return _page(request, "people.html", status, session=s, site=site_id, site_name=site.name,
+                 tab="people", kinds=FINDABLE, methods=people_view.METHODS,
+                 field=people_view.FIELD, **ctx)
+
+
+async def people(request: Request) -> Response:
+    g = await _guard(request, "people")
+    if isinstance(g, Response):
+        return g
+    s, site_id, _ = g
+    person = request.query_params.get("person")
+    if not person:
+        return _people_page(request, s, site_id)
+    if not people_view.PERSON_RE.match(person):
+        return _people_page(request, s, site_id, 400, error="unknown_person")
+    state = await services(request).people.state(site_id, PersonId(person))
+    if state is None:
+        return _people_page(request, s, site_id, 404, error="unknown_person")
+    # Only an event that set one of the answers shown: a crafted link cannot claim a record.
+    recorded = request.query_params.get("recorded")
+    if recorded not in people_view.event_ids(state):
+        recorded = None
+    return _people_page(request, s, site_id, person=person, state=state, recorded=recorded,
+                        here=_here(request))
+
+
+async def people_find(request: Request) -> Response:
+    """POST so an address or number never lands in a URL, a log line or the history."""
+    g = await _guard(request, "people", form=True)
+    if isinstance(g, Response):
+        return g
+    s, site_id, data = g
+    kind, value = data.get("kind", ""), data.get("value", "").strip()
+    shown = {"kind": kind if kind in FINDABLE else "email", "value": value[:320]}
+    if kind not in FINDABLE:
+        return _people_page(request, s, site_id, 400, error="bad_kind", **shown)
+    try:
+        person = await services(request).people.find(site_id, kind, value)
+    except FieldError:
+        return _people_page(request, s, site_id, 400, error=f"bad_{kind}", **shown)
+    if person is None:
+        return _people_page(request, s, site_id, 404, error=f"unknown_{kind}", **shown)
+    return RedirectResponse(f"{PATH}/sites/{site_id}/people?person={person}", status_code=303)
+
+
+async def people_record(request: Request) -> Response:
+    """A withdrawal or opt-out heard by an operator, recorded as the person's ledger event
+    with the method, the reference and the logged-in name as `operator` (never the form's)."""
+    g = await _guard(request, "people", form=True)
+    if isinstance(g, Response):
+        return g
+    s, site_id, data = g
+    svc = services(request)
+    person = data.get("person", "")
+    state = await svc.people.state(site_id, PersonId(person)) \
+        if people_view.PERSON_RE.match(person) else None
+    if state is None:
+        return _people_page(request, s, site_id, 404, error="unknown_person")
+    site = svc.config.sites[site_id]
+    try:
+        body = people_view.withdrawal(site, data)
+        event = await svc.people.record(site_id, PersonId(person), body, operator=s.name)
+    except (people_view.FormError, FieldError) as exc:
+        key = exc.key if isinstance(exc, people_view.FormError) else "unknown_item"
+        return _people_page(request, s, site_id, 400, person=person, state=state, error=key,
+                            form=data)
+    return RedirectResponse(f"{PATH}/sites/{site_id}/people?person={person}"
+                            f"&recorded={quote(event.event_id)}", status_code=303)
 
 
 routes: list[BaseRoute] = [
@@ -338,4 +465,7 @@ routes: list[BaseRoute] = [
     Route("/sites/{site}/ledger/verify", ledger_verify, methods=["POST"]),
     Route("/sites/{site}/ledger/export", ledger_export, methods=["POST"]),
     Route("/sites/{site}/ledger/erase", ledger_erase, methods=["POST"]),
+    Route("/sites/{site}/people", people, methods=["GET"]),
+    Route("/sites/{site}/people/find", people_find, methods=["POST"]),
+    Route("/sites/{site}/people/record", people_record, methods=["POST"]),
 ]
