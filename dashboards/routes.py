@@ -340,7 +340,12 @@ async def ledger_export(request: Request) -> Response:
         return g
     s, site_id, data = g
     subject = _subject(data)
-    doc = await services(request).consent.export(site_id, subject) if subject else None
+    svc: Services = services(request)
+    if subject and subject.startswith("p_"):
+        # A person: one export covering every identifier linked to them.
+        doc = await svc.people.export(site_id, PersonId(subject))
+    else:
+        doc = await svc.consent.export(site_id, subject) if subject else None
     if doc is None:
         return _ledger_page(request, s, site_id, 404, error="no_records")
     body = json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8")
@@ -361,7 +366,12 @@ async def ledger_erase(request: Request) -> Response:
     if data.get("confirm") != "yes":
         found = await find(svc.storage, site_id, subject)
         return _ledger_page(request, s, site_id, found=found, confirm=subject)
-    n = await svc.consent.erase(site_id, subject)
+    if subject.startswith("p_"):
+        # A person: every linked identifier too, opt-outs kept (cmp.people.erase).
+        done = await svc.people.erase(site_id, PersonId(subject))
+        n = int(done["events_anonymised"]) + int(done["rows_removed"]) if done else 0
+    else:
+        n = await svc.consent.erase(site_id, subject)
     return _ledger_page(request, s, site_id, erased={"subject": subject, "rows": n})
 
 

@@ -362,9 +362,29 @@ async def test_a_user_may_use_the_people_view_and_still_export(world: World) -> 
     assert "/ledger/export" in page.text and "/ledger/erase" in page.text
     r = await world.client.post("/dashboard/sites/alpha/ledger/export",
                                 data={"csrf": token(page.text), "subject": person})
-    assert r.status_code == 200 and r.json()["subject"] == person
+    # a person's export covers every identifier linked to them, in one download
+    doc = r.json()
+    assert r.status_code == 200 and doc["person"] == person
+    assert {i["kind"] for i in doc["identifiers"]} == {"email", "phone"}
     nav = page.text[page.text.index("<nav"):page.text.index("</nav>")]
     assert "/sites/alpha/consent" in nav and "/sites/alpha/people" in nav
+
+
+async def test_erasing_a_person_from_the_ledger_view_takes_every_identifier(world: World) -> None:
+    person = await member(world)
+    await world.api("POST", f"people/{REF}/events", {"method": "phone", "channels": [
+        {"channel": "sms", "allowed": False}]})
+    await world.login("ann")
+    page = await world.client.get(f"/dashboard/sites/alpha/ledger?subject={person}")
+    r = await world.client.post("/dashboard/sites/alpha/ledger/erase",
+                                data={"csrf": token(page.text), "subject": person,
+                                      "confirm": "yes"})
+    assert r.status_code == 200, r.text
+    assert await world.svc.people.find("alpha", "email", EMAIL) is None  # links gone
+    assert await world.svc.people.find("alpha", "phone", PHONE) is None
+    got = await world.svc.people.may_contact("alpha", "sms", to=PHONE)
+    assert got.reason == "opted_out"  # the opt-out stays with the number
+    assert (await verify_site(world.svc.storage, "alpha")).ok
 
 
 # --- languages -----------------------------------------------------------------------------------
