@@ -450,6 +450,12 @@ class PeopleService:
                     channels.setdefault(ch, {})[lid] = {
                         "allowed": reason == ContactReason.ALLOWED, "event_id": p.event_id,
                         "at": p.at}
+        recipients: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            if row.channel.startswith("separate:"):  # per-recipient items (cmp/asks.py)
+                recipients.setdefault(row.channel.removeprefix("separate:"), {})[row.scope] = {
+                    "agreed": row.permission.allowed, "event_id": row.permission.event_id,
+                    "at": row.permission.at}
         linked: dict[str, int] = {}
         for r in links:
             linked[r.kind] = linked.get(r.kind, 0) + 1
@@ -459,6 +465,7 @@ class PeopleService:
             "vendors": {k: a.doc() for k, a in sorted(web["vendors"].items())},
             "separate": {k: a.doc() for k, a in sorted(web["separate"].items())},
             "channels": channels,
+            "recipients": recipients,
             "events": len(events),
             "updated_at": max(e.ts for e in events) if events else None,
         }

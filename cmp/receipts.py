@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cmp import CMP_NAME, __version__
 from cmp.checkpoints import event_leaf, verified_head
 from cmp.config import SiteConfig, canonical_json
+from cmp.grants import Permission, supersedes
 from cmp.keys import SiteKeys, b64u, b64u_decode
 from cmp.ledger import StoredEvent, iso, link_hash, utc_now
 from cmp.merkle import verify_inclusion
@@ -23,25 +24,49 @@ from cmp.merkle import verify_inclusion
 RECEIPT_VERSION = "consentry-receipt/1"
 
 
+_PERSON_FIELDS = ("channel", "method", "item", "recipient", "contact", "operator", "reference")
+
+
+def current_recipients(events: list[StoredEvent]) -> list[dict[str, Any]]:
+    """Per item and recipient, the answer that stands (per-recipient asks, cmp/asks.py)."""
+    held: dict[tuple[str, str], tuple[Permission, dict[str, Any]]] = {}
+    for ev in events:
+        p = ev.payload
+        if p.get("channel") != "ask" or not isinstance(p.get("recipient"), dict):
+            continue
+        key = (str(p.get("item")), str(p["recipient"].get("id")))
+        perm = Permission(p.get("action") == "agree", ev.ts, ev.event_id, ev.seq)
+        if supersedes(perm, held[key][0] if key in held else None):
+            held[key] = (perm, p["recipient"])
+    return [{"item": item, "recipient": rec, "agreed": perm.allowed, "event_id": perm.event_id,
+             "at": perm.at} for (item, _), (perm, rec) in sorted(held.items())]
+
+
 def build_receipt(site_id: str, site: SiteConfig, subject: str, events: list[StoredEvent],
                   keys: SiteKeys, ledger_proof: dict[str, Any] | None = None) -> dict[str, Any]:
     latest = events[-1]
-    body = {
+    with_choices = [ev for ev in events if ev.payload.get("choices") is not None]
+    body: dict[str, Any] = {
         "version": RECEIPT_VERSION,
         "issued_at": iso(utc_now()),
         "cmp": f"{CMP_NAME}/{__version__}",
         "site": site_id,
         "controller": site.name,
         "consent_id": subject,
-        "current": latest.payload.get("choices"),
+        "current": with_choices[-1].payload["choices"] if with_choices else None,
         "events": [
             {k: ev.public()[k] for k in ("event_id", "seq", "kind", "ts", "hash")}
             | {k: ev.payload.get(k) for k in ("action", "regime", "country", "revision",
                                                 "texts_hash", "language", "gpc", "choices")}
+            # what a person's event also says (a channel, a method, a recipient), when it does
+            | {k: ev.payload[k] for k in _PERSON_FIELDS if k in ev.payload}
             for ev in events
         ],
         "key_id": keys.receipt_key_id,
     }
+    recipients = current_recipients(events)
+    if recipients:
+        body["recipients"] = recipients
     if ledger_proof is not None:
         # Each event's fields as hashed, its audit path and the signed tree head it is in:
         # enough to check offline, with the public key only (verify_ledger_proof).

@@ -289,3 +289,21 @@ def test_placeholders_and_lint(tmp_path: Path) -> None:
     data["sites"]["alpha"]["separate"]["buyer_share"]["title"]["en"] = "To {recipient.iban}"
     with pytest.raises(ConfigError, match="unknown placeholder"):
         parse_config(data)
+
+
+async def test_export_receipt_and_state_show_per_recipient_grants(world: World) -> None:
+    token = (await world.ask(person="M-20")).json()["token"]
+    event_id = (await world.answer(token, True)).json()["event_id"]
+    state = (await world.client.get("/v1/sites/alpha/people/M-20",
+                                    headers=world.auth(world.crm))).json()
+    assert state["recipients"]["buyer_share"]["B-77"]["agreed"] is True
+    receipt_url = (await world.check("M-20"))["receipt_url"]
+    doc = (await world.client.get(httpx.URL(receipt_url).raw_path.decode())).json()["receipt"]
+    assert doc["recipients"] == [{"item": "buyer_share", "recipient": {
+        "id": "B-77", "name": BUYER["name"], "contact": BUYER["contact"], "country": "DE",
+        "data_categories": BUYER["data_categories"]}, "agreed": True, "event_id": event_id,
+        "at": doc["events"][-1]["ts"]}]
+    assert doc["events"][-1]["method"] == "in_context"
+    export = (await world.client.get("/v1/sites/alpha/people/M-20/export",
+                                     headers=world.auth(world.admin))).json()
+    assert export["state"]["recipients"]["buyer_share"]["B-77"]["event_id"] == event_id
