@@ -44,7 +44,6 @@ def current_recipients(events: list[StoredEvent]) -> list[dict[str, Any]]:
 
 def build_receipt(site_id: str, site: SiteConfig, subject: str, events: list[StoredEvent],
                   keys: SiteKeys, ledger_proof: dict[str, Any] | None = None) -> dict[str, Any]:
-    latest = events[-1]
     with_choices = [ev for ev in events if ev.payload.get("choices") is not None]
     body: dict[str, Any] = {
         "version": RECEIPT_VERSION,
