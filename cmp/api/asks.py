@@ -11,8 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from cmp.api.http import NO_STORE, error, field_error, read_json, single_param, site_route
-from cmp.api.people import keyed
+from cmp.api.http import NO_STORE, error, field_error, keyed, read_json, single_param, site_route
 from cmp.app_state import Services, services
 from cmp.asks import AnswerIn, AskIn, WithdrawIn, current_year, parse
 from cmp.config import SiteConfig

@@ -12,6 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from cmp.adminkeys import key_for_scope
 from cmp.app_state import Services, services
 from cmp.config import SiteConfig
 from cmp.errors import DomainError, ErrorKind, FieldError
@@ -59,6 +60,55 @@ def site_route(handler: SiteHandler) -> Callable[[Request], Awaitable[Response]]
             return field_error(exc)
 
     return endpoint
+
+
+# --- routes behind a key (people, contact, asks, SMS compose) --------------------------------
+
+KeyedHandler = Callable[[Request, Services, str, str], Awaitable[Response]]
+_NO_KEY = "a valid API key for this site is required"
+
+
+def authorise(request: Request, svc: Services, site_id: str, site: SiteConfig,
+              scope: str) -> tuple[str | None, Response | None]:
+    """(who, None) when the bearer key may act in `scope` here, else (None, the 401/403)."""
+    who = key_for_scope(bearer_token(request), svc.admin_hashes(site_id),
+                        [(k.name, k.hash, k.scopes) for k in site.api_keys], scope)
+    if who is None:
+        return None, error(401, "authorization", _NO_KEY)
+    if who is False:
+        return None, error(403, "authorization", f"this key lacks the scope {scope}")
+    return str(who), None
+
+
+def keyed(scope: str) -> Callable[[KeyedHandler], Callable[[Request], Awaitable[Response]]]:
+    """A route behind a key with `scope` ("admin": a site admin key only). An unknown site is
+    answered like a wrong key, so an outsider learns nothing about which sites exist; the
+    handler gets (request, services, site id, who) and its DomainErrors become JSON errors."""
+    def wrap(handler: KeyedHandler) -> Callable[[Request], Awaitable[Response]]:
+        @functools.wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            svc = services(request)
+            site_id = request.path_params["site"]
+            site = svc.config.sites.get(site_id)
+            if site is None:
+                return error(401, "authorization", _NO_KEY)
+            if scope == "admin":
+                if key_for_scope(bearer_token(request), svc.admin_hashes(site_id), [],
+                                 scope) != "admin":
+                    return error(401, "authorization", "an admin key of this site is required")
+                who = "admin"
+            else:
+                found, refused = authorise(request, svc, site_id, site, scope)
+                if refused is not None:
+                    return refused
+                who = str(found)
+            try:
+                return await handler(request, svc, site_id, who)
+            except DomainError as exc:
+                return field_error(exc)
+        return endpoint
+    return wrap
+
 
 
 # Deeper than any body we define (a receipt is 6 levels); the limit is checked before parsing

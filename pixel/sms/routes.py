@@ -15,8 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cmp.api.http import NO_STORE, error, field_error, parse_json_body, read_json
-from cmp.api.people import keyed
+from cmp.api.http import NO_STORE, error, field_error, keyed, parse_json_body, read_json
 from cmp.app_state import Services, services
 from cmp.errors import DomainError, ErrorKind, FieldError
 from pixel.sms.compose import ContactRefused, compose_sms, parse_compose
