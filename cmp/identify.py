@@ -37,9 +37,9 @@ HINT_OUTCOMES = ("ok", "forged", "expired", "other_site", "too_long", "malformed
 
 
 class IdentifyIn(BaseModel):
-    """Body of POST /v1/sites/{site}/consent/identify."""
+    """Body of POST /v1/sites/{site}/identify."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     # No length limit here: any string that is not a good hint is answered like no hint (and
     # counted), never a 400 that would tell a page its hint failed; the body limit bounds it.

@@ -26,7 +26,7 @@ name = "crm"
 hash = "{hash}"
 scopes = ["people:read", "people:write"]
 """
-IDENTIFY = "/v1/sites/alpha/consent/identify"
+IDENTIFY = "/v1/sites/alpha/identify"
 
 
 @dataclass
@@ -264,13 +264,13 @@ async def test_another_members_browser_keeps_its_choice(world: World) -> None:
 
 async def test_bad_bodies_are_4xx_naming_the_field(world: World) -> None:
     for body, field in (({"hint": 12}, "hint"), ({"hint": "x", "ref": "M-1"}, "ref"),
-                        ({"gpc": "maybe"}, "gpc"), ({"language": "x" * 40}, "language"),
+                        ({"gpc": 0}, "gpc"), ({"language": "x" * 40}, "language"),
                         ([], "body")):
         r = await world.client.post(IDENTIFY, json=body)
         assert r.status_code == 400 and r.json()["field"] == field, (body, r.text)
     r = await world.client.post(IDENTIFY, content=b"{not json")
     assert r.status_code == 400 and r.json()["field"] == "body"
-    r = await world.client.post("/v1/sites/nowhere/consent/identify", json={})
+    r = await world.client.post("/v1/sites/nowhere/identify", json={})
     assert r.status_code == 404
     r = await world.client.post("/v1/sites/alpha/consent", json={
         "action": "accept_all", "revision": 3, "hint": ["v1"]})

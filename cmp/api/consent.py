@@ -218,7 +218,7 @@ async def verify_receipt_route(request: Request, svc: Services, site_id: str,
 routes = [
     Route("/v1/sites/{site}/config", get_config, methods=["GET"]),
     Route("/v1/sites/{site}/consent", post_consent, methods=["POST"]),
-    Route("/v1/sites/{site}/consent/identify", post_identify, methods=["POST"]),
+    Route("/v1/sites/{site}/identify", post_identify, methods=["POST"]),
     Route("/v1/sites/{site}/consent/{cid}", get_consent, methods=["GET"]),
     Route("/v1/sites/{site}/consent/{cid}", delete_consent, methods=["DELETE"]),
     Route("/v1/sites/{site}/consent/{cid}/receipt", get_receipt, methods=["GET"]),
