@@ -20,6 +20,7 @@ answered like no hint; every hint is counted by outcome (`consentry_person_hints
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +57,21 @@ def parse_identify_in(data: Any) -> IdentifyIn:
     except ValidationError as exc:
         err = exc.errors()[0]
         raise FieldError(".".join(str(p) for p in err["loc"]) or "body", err["msg"]) from None
+
+
+# Asked once before a request writes: None to go ahead, else the seconds to wait (the
+# consent rate limit). Most signed-in page views write nothing, so they are not limited.
+Admit = Callable[[], Awaitable[float | None]]
+
+
+class Limited(Exception):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+async def _go_ahead() -> None:
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +114,9 @@ class IdentifyService:
 
     async def identify(self, site_id: str, visitor: Visitor, hint: str | None,
                        token: str | None, *, language: str | None = None, gpc: bool = False,
-                       origin: str | None = None) -> Identified:
+                       origin: str | None = None, admit: Admit = _go_ahead) -> Identified:
+        """What a signed-in page's hint does (the module's docstring); Limited if it would
+        write and `admit` says wait, before anything is written."""
         state = self.consent.state_from_token(site_id, token)
         person = self.person(site_id, hint) if hint is not None else None
         if person is None:
@@ -107,19 +125,29 @@ class IdentifyService:
         owner = await self._owner(site_id, state)
         mine = state if owner in (None, person) else None
         if mine is not None and owner is None:
+            await self._admit(admit)
+            admit = _go_ahead  # one request, one admission
             await self.people.link_browser(site_id, person, mine.subject)
+        # read with this browser linked: its own choice may be the newest (it is the person's)
         wanted = await self.people.choices_for_browser(site_id, person)
         if wanted is None:
             return Identified(True, state, None)
         choices, chosen_at = wanted
         if mine is not None and mine.revision == site.revision and same_choices(mine, choices):
             return Identified(True, state, None)
+        await self._admit(admit)
         rec = await self.consent.adopt(site_id, visitor, mine, choices, language=language,
                                        gpc=gpc, origin=origin,
                                        extra={"collected_at": chosen_at})
         if mine is None:
             await self.people.link_browser(site_id, person, rec.subject)
         return Identified(True, self.consent.state_from_token(site_id, rec.token), rec)
+
+    @staticmethod
+    async def _admit(admit: Admit) -> None:
+        wait = await admit()
+        if wait is not None:
+            raise Limited(wait)
 
     async def record(self, site_id: str, visitor: Visitor, body: ConsentIn, token: str | None,
                      *, origin: str | None = None) -> Recorded:

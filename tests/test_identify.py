@@ -276,3 +276,29 @@ async def test_bad_bodies_are_4xx_naming_the_field(world: World) -> None:
         "action": "accept_all", "revision": 3, "hint": ["v1"]})
     assert r.status_code == 400 and r.json()["field"] == "hint"
     assert await world.events() == 0
+
+
+async def test_only_identifies_that_write_are_rate_limited(tmp_path: Path) -> None:
+    _, admin_hash = generate_admin_key()
+    path = tmp_path / "limited.toml"
+    path.write_text(site_toml("alpha", admin_hash, origin="https://alpha.example"), "utf-8")
+    svc = build_services(tmp_path / "limited.db", path, consent_rate_limit=2)
+    async with running(svc) as client:
+        key = svc.keyring.site("alpha").hint_key
+        r = await client.post("/v1/sites/alpha/consent", json={
+            "action": "accept_all", "revision": 3, "hint": make_hint(key, "alpha", "M-1")})
+        assert r.status_code == 201
+        token = r.json()["token"]
+        # page views that change nothing are never limited: no hint, a bad one, a synced browser
+        for hint in (None, "v1.x.y", make_hint(key, "alpha", "M-1")):
+            for _ in range(5):
+                r = await client.post(IDENTIFY, json={"hint": hint}, headers=bearer(token))
+                assert r.status_code == 200, r.text
+        events = await svc.storage.count_events("alpha")
+        # a new browser each time writes (a grant and a link): the second is over the limit
+        r = await client.post(IDENTIFY, json={"hint": make_hint(key, "alpha", "M-1")})
+        assert r.status_code == 200 and r.json()["token"]
+        r = await client.post(IDENTIFY, json={"hint": make_hint(key, "alpha", "M-1")})
+        assert r.status_code == 429 and r.json()["field"] == "rate"
+        assert int(r.headers["retry-after"]) >= 1
+        assert await svc.storage.count_events("alpha") == events + 2

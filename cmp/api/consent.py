@@ -22,7 +22,7 @@ from cmp.api.http import (
 from cmp.app_state import Services
 from cmp.config import Purpose, SiteConfig, Vendor
 from cmp.consent import Recorded, parse_consent_in
-from cmp.identify import parse_identify_in
+from cmp.identify import Limited, parse_identify_in
 from cmp.policy import Decision
 from cmp.ratelimit import CONSENT
 from cmp.receipts import public_key_doc, verify_receipt
@@ -105,16 +105,18 @@ def _recorded(svc: Services, site_id: str, rec: Recorded, status: int = 200) -> 
     }, status_code=status, headers=NO_STORE)
 
 
+def _too_many(retry_after: float) -> Response:
+    wait = max(1, math.ceil(retry_after))
+    return JSONResponse({"error": f"too many consent requests from this network; retry "
+                         f"in {wait} s", "field": "rate"}, status_code=429,
+                        headers={**NO_STORE, "Retry-After": str(wait)})
+
+
 async def _limited(svc: Services, site_id: str, ip: str | None) -> Response | None:
     """The 429 for a network over the consent rate limit, checked before the body is read: a
     refused request costs one window check and stores nothing."""
     got = await svc.limits.check(CONSENT, site_id, ip)
-    if got.allowed:
-        return None
-    wait = max(1, math.ceil(got.retry_after))
-    return JSONResponse({"error": f"too many consent requests from this network; retry "
-                         f"in {wait} s", "field": "rate"}, status_code=429,
-                        headers={**NO_STORE, "Retry-After": str(wait)})
+    return None if got.allowed else _too_many(got.retry_after)
 
 
 @site_route
@@ -134,12 +136,21 @@ async def post_consent(request: Request, svc: Services, site_id: str, site: Site
 async def post_identify(request: Request, svc: Services, site_id: str,
                         site: SiteConfig) -> Response:
     visitor = visitor_from(request, svc.settings)
-    if (refused := await _limited(svc, site_id, visitor.ip)) is not None:
-        return refused
     body = parse_identify_in(await read_json(request, svc.settings.max_body_bytes))
-    got = await svc.identify.identify(
-        site_id, visitor, body.hint, bearer_token(request, site.cookie.name),
-        language=body.language, gpc=body.gpc, origin=request.headers.get("origin"))
+
+    async def admit() -> float | None:
+        # Limited like a consent, but only when it writes: every signed-in page view asks,
+        # and most change nothing.
+        got = await svc.limits.check(CONSENT, site_id, visitor.ip)
+        return None if got.allowed else got.retry_after
+
+    try:
+        got = await svc.identify.identify(
+            site_id, visitor, body.hint, bearer_token(request, site.cookie.name),
+            language=body.language, gpc=body.gpc, origin=request.headers.get("origin"),
+            admit=admit)
+    except Limited as exc:
+        return _too_many(exc.retry_after)
     doc: dict[str, Any] = {"identified": got.identified,
                            "consent": got.state.as_dict() if got.state else None,
                            "token": None, "expires": None}
