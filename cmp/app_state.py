@@ -12,6 +12,7 @@ from cmp.asks import AskService
 from cmp.checkpoints import CheckpointService
 from cmp.config import Config, ConfigError
 from cmp.consent import ConsentService
+from cmp.identify import IdentifyService
 from cmp.keys import Keyring, load_master_secret
 from cmp.people import PeopleService
 from cmp.policy import PolicyEngine
@@ -91,6 +92,8 @@ class Services:
     people: PeopleService
     # Per-recipient separate consent, asked in context (cmp/asks.py).
     asks: AskService
+    # Person hints: a member's choice on every browser they sign in on (cmp/identify.py).
+    identify: IdentifyService
 
     @classmethod
     def build(cls, config: Config, settings: Settings, *, master_secret: bytes | None = None,
@@ -105,7 +108,7 @@ class Services:
         people = PeopleService(config, storage, consent, keyring)
         return cls(config, settings, storage, policy, keyring, tokens, consent,
                    extra_admin_hashes or {}, windows, RateLimits(windows, settings), checkpoints,
-                   people, AskService(config, people, keyring))
+                   people, AskService(config, people, keyring), IdentifyService(people, consent))
 
     def admin_hashes(self, site_id: str) -> list[str]:
         site = self.config.sites.get(site_id)

@@ -53,6 +53,8 @@ class ConsentIn(BaseModel):
     separate: dict[str, bool] = Field(default_factory=dict, max_length=100)
     gpc: bool = Field(False, description="navigator.globalPrivacyControl as the page saw it")
     tc_string: str | None = Field(None, max_length=4000)
+    hint: str | None = Field(None, description="The page's person hint (data-person), if any: "
+                             "the consent id is then linked to that member")
 
 
 def parse_consent_in(data: Any) -> ConsentIn:
@@ -155,6 +157,24 @@ class ConsentService:
                                   choices, gpc=decision.gpc or body.gpc, origin=origin,
                                   method=method, tc_string=body.tc_string)
 
+    async def adopt(self, site_id: str, visitor: Visitor, previous: ConsentState | None,
+                    choices: Choices, *, language: str | None = None, gpc: bool = False,
+                    origin: str | None = None, extra: dict[str, Any] | None = None) -> Recorded:
+        """Choices the person made elsewhere, recorded for this browser (a new consent id if
+        it has none): a member signed in (cmp.identify). The grant rule already resolved them."""
+        site = self.site(site_id)
+        decision = self.policy.decide(site_id, visitor, language)
+        subject = previous.subject if previous else "c_" + secrets.token_urlsafe(16)
+        # `gpc` of an event (and its token) says the choice was made under GPC; this one was
+        # made elsewhere, so a GPC signal here counts as arriving after it: the purposes
+        # marked gpc stay off on this browser while the signal is on (the grant rule's
+        # effective), and the ledger keeps the person's answer as given.
+        return await self._append(site_id, site, visitor, decision, subject,
+                                  EventKind.UPDATE if previous else EventKind.GRANT,
+                                  UIAction.SIGN_IN, choices, gpc=False, origin=origin,
+                                  method="person_hint",
+                                  extra={**(extra or {}), "gpc_signal": decision.gpc or gpc})
+
     async def withdraw(self, site_id: str, state: ConsentState, visitor: Visitor,
                        *, origin: str | None = None) -> Recorded:
         site = self.site(site_id)
@@ -166,7 +186,8 @@ class ConsentService:
     async def _append(self, site_id: str, site: SiteConfig, visitor: Visitor, decision: Decision,
                       subject: str, kind: EventKind, action: UIAction, choices: Choices, *,
                       gpc: bool, origin: str | None, method: str,
-                      tc_string: str | None = None) -> Recorded:
+                      tc_string: str | None = None,
+                      extra: dict[str, Any] | None = None) -> Recorded:
         days = lifetime_days(site, choices)
         now = utc_now()
         lang = decision.language
@@ -189,6 +210,8 @@ class ConsentService:
         }
         if tc_string:
             payload["tc_string"] = tc_string
+        if extra:
+            payload.update(extra)
         notice = Notice(texts_hash, site_id, site.revision, lang, site.texts_for(lang))
         event = NewEvent.build(site=site_id, subject=subject, kind=kind, payload=payload,
                                ip_truncated=truncate_ip(visitor.ip), notice=notice)

@@ -483,6 +483,29 @@ class PeopleService:
                               {k: a.value for k, a in answers["separate"].items()}),
                       model=Model.OPT_IN, gpc=False)
 
+    async def choices_for_browser(self, site_id: str, person: str
+                                  ) -> tuple[Choices, str] | None:
+        """What a browser the person signs in on should apply: their web choices (web_choices)
+        and when they made the newest of them. None if they made
+        none, or if the newest was made under an older revision of the site: a browser's own
+        choice would be asked again then, and so is this one."""
+        site = self.site(site_id)
+        events = await self._events(site_id, await self.subjects(site_id, person))
+        answers = await self._web_answers(site_id, person, events)
+        held = [a for group in answers.values() for a in group.values()]
+        if not held:
+            return None
+        newest = max(held, key=lambda a: a.at)
+        revision = {e.event_id: e.payload.get("revision") for e in events}
+        if revision.get(newest.event_id) != site.revision:
+            return None
+        choices = choose(site.rule, Action.CUSTOM,
+                         Answers({k: a.value for k, a in answers["purposes"].items()},
+                                 {k: a.value for k, a in answers["vendors"].items()},
+                                 {k: a.value for k, a in answers["separate"].items()}),
+                         model=Model.OPT_IN, gpc=False)
+        return choices, newest.at
+
     # --- may I send this message? -------------------------------------------------------------
     def contact_subject(self, site_id: str, channel: str, to: str | None,
                         person_ref: str | None) -> str:

@@ -30,6 +30,9 @@ class UIAction(StrEnum):
     WITHDRAW = "withdraw"
     GPC = "gpc"  # choices taken from the browser signal alone
     API = "api"  # recorded server-side (import, backend)
+    # A member signed in on this browser: their choice made elsewhere applies here (method
+    # person_hint); the banner showed nothing, so it is not a banner decision.
+    SIGN_IN = "sign_in"
 
 
 class SeparateKind(StrEnum):

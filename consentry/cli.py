@@ -152,6 +152,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
   demo page       {base}/
   try a regime    {base}/?region=DE  ·  ?region=US-CA  ·  ?region=CN
   tag gate page   {base}/demo/tags
+  signed in       {base}/demo/member?ref=M-1001   (two browsers: the choice follows the member)
   what ran        {base}/demo/hits
   dashboard       {base}/dashboard/   (log in with the admin key)
   config API      {base}/v1/sites/demo/config

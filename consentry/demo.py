@@ -32,6 +32,7 @@ from starlette.routing import BaseRoute, Route
 
 from cmp.api.assets import version
 from cmp.app_state import Services, open_checked
+from cmp.hints import make_hint
 
 # The assets are read once at startup; so is the version their URLs carry.
 _version = cache(version)
@@ -64,6 +65,9 @@ TEXT = {
         "region_auto": "Unknown place (the strictest regime)",
         "region_now": "Now",
         "more": "Also",
+        "member": "Signed in as member {ref}. The page carries a person hint (data-person): a "
+                  "choice made on another browser signed in as this member applies here without "
+                  "the banner, and a choice made here follows the member.",
     },
     "zh-CN": {
         "title": "Tuiqiqi 外贸 B2B 平台（Consentry 演示）",
@@ -82,6 +86,8 @@ TEXT = {
         "region_auto": "未知地区（最严格的规则）",
         "region_now": "当前",
         "more": "另见",
+        "member": "已以会员 {ref} 的身份登录。页面带有会员提示（data-person）：在另一个以该会员登录的浏览器上"
+                  "所做的选择会直接在这里生效，不再显示横幅；在这里所做的选择也会随会员同步。",
     },
 }
 
@@ -89,7 +95,7 @@ PAGE = """<!doctype html>
 <html lang="{lang}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
-<script src="/cmp.js?v={version}" data-site="demo" data-tags="off"></script>
+<script src="/cmp.js?v={version}" data-site="demo" data-tags="off"{person}></script>
 <link rel="stylesheet" href="/demo/static/demo.css">
 <script src="/demo/static/yidun.js" data-vendor="netease_yidun" type="text/plain"></script>
 <script type="text/plain" data-vendor="sensors_data" data-src="/demo/static/sensors.js"></script>
@@ -101,12 +107,12 @@ PAGE = """<!doctype html>
 </script>
 </head><body>
 <header><strong>Tuiqiqi</strong> · <a href="/">/</a> · <a href="/demo/csp">/demo/csp</a> ·
-<a href="/demo/tags">/demo/tags</a> · <a href="/demo/hits">/demo/hits</a> ·
-<a href="/v1/sites/demo/config">config</a> · <a href="/dashboard/">dashboard</a> ·
+<a href="/demo/tags">/demo/tags</a> · <a href="/demo/member">/demo/member</a> ·
+<a href="/demo/hits">/demo/hits</a> · <a href="/v1/sites/demo/config">config</a> · <a href="/dashboard/">dashboard</a> ·
 <a href="/openapi.json">OpenAPI</a></header>
 <main>
 <h1>{title}</h1>
-<p>{intro}</p>
+<p>{intro}</p>{member}
 <section id="demo-regions"><h2>{regions}</h2>
 <p>{regions_intro}</p>
 <ul>{region_links}</ul></section>
@@ -167,16 +173,35 @@ def _region_links(request: Request, t: dict[str, str]) -> str:
     return "".join(items)
 
 
-def _page(request: Request, nonce: str | None) -> str:
+def _page(request: Request, nonce: str | None, member: tuple[str, str] | None = None) -> str:
+    """The demo page; `member`: (ref, person hint) of a signed-in member."""
     lang = _language(request)
     t = {k: html.escape(v) for k, v in TEXT[lang].items()}
+    person = note = ""
+    if member is not None:
+        person = f' data-person="{html.escape(member[1])}"'
+        note = f'\n<p id="demo-member">{t["member"].format(ref=html.escape(member[0]))}</p>'
+    t["member"] = note
     return PAGE.format(lang=lang, version=_version(), nonce=f' nonce="{nonce}"' if nonce else "",
-                       region_links=_region_links(request, t), **t)
+                       region_links=_region_links(request, t), person=person, **t)
 
 
 async def demo_page(request: Request) -> Response:
     return HTMLResponse(_page(request, None), headers={"Cache-Control": "no-store",
                                                        "Vary": "Accept-Language"})
+
+
+async def member_page(request: Request) -> Response:
+    """The page as the site renders it for a signed-in member (`?ref=`, default M-1001): its
+    backend's person hint on the snippet. Open it in two browsers to see a choice follow."""
+    ref = request.query_params.get("ref") or "M-1001"
+    if len(ref) > 64 or not ref.isprintable():
+        return JSONResponse({"error": "at most 64 printable characters", "field": "ref"},
+                            status_code=400)
+    svc: Services = request.app.state.services
+    hint = make_hint(svc.keyring.site("demo").hint_key, "demo", ref)
+    return HTMLResponse(_page(request, None, (ref, hint)),
+                        headers={"Cache-Control": "no-store", "Vary": "Accept-Language"})
 
 
 async def csp_page(request: Request) -> Response:
@@ -225,6 +250,7 @@ def demo_routes() -> list[BaseRoute]:
         Route("/", demo_page, methods=["GET"]),
         Route("/demo/csp", csp_page, methods=["GET"]),
         Route("/demo/tags", tags_page, methods=["GET"]),
+        Route("/demo/member", member_page, methods=["GET"]),
         Route("/demo/hit", hit, methods=["GET"]),
         Route("/demo/hits", hits, methods=["GET"]),
         Route("/demo/video", video, methods=["GET"]),

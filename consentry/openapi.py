@@ -14,6 +14,7 @@ from starlette.routing import Route
 from cmp import __version__
 from cmp.asks import AnswerIn, AskIn, WithdrawIn
 from cmp.consent import ConsentIn
+from cmp.identify import IdentifyIn
 from cmp.people import LinkIn, PersonEventIn
 from pixel.email.recipients import SignupIn
 from pixel.sms.compose import ComposeIn
@@ -32,6 +33,11 @@ OPERATIONS: list[tuple[str, str, str, list[dict[str, Any]], str | None, list[Any
      [SITE, {"name": "lang", "in": "query", "schema": {"type": "string"}}], None, None, "200"),
     ("post", "/v1/sites/{site}/consent", "Record a consent event; durable before it answers",
      [SITE], "ConsentIn", None, "201"),
+    ("post", "/v1/sites/{site}/identify",
+     "A signed-in page's person hint: links this browser's consent id (token, if sent) to the "
+     "member and answers the consent to apply, with a new token when the member's choice was "
+     "recorded for this browser; a bad hint is answered like none",
+     [SITE], "IdentifyIn", None, "200"),
     ("get", "/v1/sites/{site}/consent/{cid}", "Current choices and history of a consent id",
      [SITE, CID], None, BEARER, "200"),
     ("delete", "/v1/sites/{site}/consent/{cid}", "Withdraw consent (recorded as an event)",
@@ -294,6 +300,7 @@ def openapi_document() -> dict[str, Any]:
         "components": {
             "schemas": {
                 "ConsentIn": ConsentIn.model_json_schema(),
+                "IdentifyIn": IdentifyIn.model_json_schema(),
                 "SignupIn": SignupIn.model_json_schema(),
                 **_with_defs(LinkIn, PersonEventIn, AskIn, AnswerIn, WithdrawIn),
                 "InboundIn": InboundIn.model_json_schema(),

@@ -22,6 +22,7 @@ from cmp.api.http import (
 from cmp.app_state import Services
 from cmp.config import Purpose, SiteConfig, Vendor
 from cmp.consent import Recorded, parse_consent_in
+from cmp.identify import Limited, parse_identify_in
 from cmp.policy import Decision
 from cmp.ratelimit import CONSENT
 from cmp.receipts import public_key_doc, verify_receipt
@@ -86,8 +87,13 @@ async def get_config(request: Request, svc: Services, site_id: str, site: SiteCo
                                          "Vary": "Accept-Language, Sec-GPC"})
 
 
+def _receipt_url(svc: Services, site_id: str, subject: str) -> str:
+    access = svc.tokens.receipt_access(site_id, subject)
+    return (f"{svc.settings.public_url.rstrip('/')}/v1/sites/{site_id}/consent/{subject}/"
+            f"receipt?access={access}")
+
+
 def _recorded(svc: Services, site_id: str, rec: Recorded, status: int = 200) -> JSONResponse:
-    access = svc.tokens.receipt_access(site_id, rec.subject)
     return JSONResponse({
         "consent_id": rec.subject,
         "event_id": rec.event.event_id,
@@ -95,26 +101,64 @@ def _recorded(svc: Services, site_id: str, rec: Recorded, status: int = 200) -> 
         "token": rec.token,
         "expires": rec.expires,
         "choices": rec.choices_doc,
-        "receipt_url": f"{svc.settings.public_url.rstrip('/')}/v1/sites/{site_id}/consent/"
-                       f"{rec.subject}/receipt?access={access}",
+        "receipt_url": _receipt_url(svc, site_id, rec.subject),
     }, status_code=status, headers=NO_STORE)
+
+
+def _too_many(retry_after: float) -> Response:
+    wait = max(1, math.ceil(retry_after))
+    return JSONResponse({"error": f"too many consent requests from this network; retry "
+                         f"in {wait} s", "field": "rate"}, status_code=429,
+                        headers={**NO_STORE, "Retry-After": str(wait)})
+
+
+async def _limited(svc: Services, site_id: str, ip: str | None) -> Response | None:
+    """The 429 for a network over the consent rate limit, checked before the body is read: a
+    refused request costs one window check and stores nothing."""
+    got = await svc.limits.check(CONSENT, site_id, ip)
+    return None if got.allowed else _too_many(got.retry_after)
 
 
 @site_route
 async def post_consent(request: Request, svc: Services, site_id: str, site: SiteConfig) -> Response:
     visitor = visitor_from(request, svc.settings)
-    # Before the body is read: a refused request costs one window check and stores nothing.
-    got = await svc.limits.check(CONSENT, site_id, visitor.ip)
-    if not got.allowed:
-        wait = max(1, math.ceil(got.retry_after))
-        return JSONResponse({"error": f"too many consent requests from this network; retry "
-                             f"in {wait} s", "field": "rate"}, status_code=429,
-                            headers={**NO_STORE, "Retry-After": str(wait)})
+    if (refused := await _limited(svc, site_id, visitor.ip)) is not None:
+        return refused
     body = parse_consent_in(await read_json(request, svc.settings.max_body_bytes))
-    rec = await svc.consent.record(
-        site_id, visitor, body,
-        bearer_token(request, site.cookie.name), origin=request.headers.get("origin"))
+    token, origin = bearer_token(request, site.cookie.name), request.headers.get("origin")
+    rec = await (svc.identify.record(site_id, visitor, body, token, origin=origin)
+                 if body.hint is not None else
+                 svc.consent.record(site_id, visitor, body, token, origin=origin))
     return _recorded(svc, site_id, rec, 201)
+
+
+@site_route
+async def post_identify(request: Request, svc: Services, site_id: str,
+                        site: SiteConfig) -> Response:
+    visitor = visitor_from(request, svc.settings)
+    body = parse_identify_in(await read_json(request, svc.settings.max_body_bytes))
+
+    async def admit() -> float | None:
+        # Limited like a consent, but only when it writes: every signed-in page view asks,
+        # and most change nothing.
+        got = await svc.limits.check(CONSENT, site_id, visitor.ip)
+        return None if got.allowed else got.retry_after
+
+    try:
+        got = await svc.identify.identify(
+            site_id, visitor, body.hint, bearer_token(request, site.cookie.name),
+            language=body.language, gpc=body.gpc, origin=request.headers.get("origin"),
+            admit=admit)
+    except Limited as exc:
+        return _too_many(exc.retry_after)
+    doc: dict[str, Any] = {"identified": got.identified,
+                           "consent": got.state.as_dict() if got.state else None,
+                           "token": None, "expires": None}
+    if got.recorded is not None:
+        rec = got.recorded
+        doc.update(token=rec.token, expires=rec.expires, event_id=rec.event.event_id,
+                   receipt_url=_receipt_url(svc, site_id, rec.subject))
+    return JSONResponse(doc, headers=NO_STORE)
 
 
 def _owner(request: Request, svc: Services, site_id: str,
@@ -185,6 +229,7 @@ async def verify_receipt_route(request: Request, svc: Services, site_id: str,
 routes = [
     Route("/v1/sites/{site}/config", get_config, methods=["GET"]),
     Route("/v1/sites/{site}/consent", post_consent, methods=["POST"]),
+    Route("/v1/sites/{site}/identify", post_identify, methods=["POST"]),
     Route("/v1/sites/{site}/consent/{cid}", get_consent, methods=["GET"]),
     Route("/v1/sites/{site}/consent/{cid}", delete_consent, methods=["DELETE"]),
     Route("/v1/sites/{site}/consent/{cid}/receipt", get_receipt, methods=["GET"]),

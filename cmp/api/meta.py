@@ -41,6 +41,11 @@ async def metrics(request: Request) -> Response:
     lines.append("# TYPE consentry_rate_limited_total counter")
     lines += [f'consentry_rate_limited_total{{kind="{kind}",site="{site}"}} {n}'
               for (kind, site), n in sorted(svc.limits.refused.items())]
+    # Person hints by outcome: a growing forged or other_site count is someone trying hints
+    # (or a backend signing with the wrong secret); expired, pages cached too long.
+    lines.append("# TYPE consentry_person_hints_total counter")
+    lines += [f'consentry_person_hints_total{{site="{site}",outcome="{outcome}"}} {n}'
+              for (site, outcome), n in sorted(svc.identify.hints.items())]
     win = svc.windows
     lines += [
         "# TYPE consentry_windows_shared gauge",

@@ -4,6 +4,9 @@ var BASE = src.href.replace(/\/cmp\.js([?#].*)?$/, "");
 var SITE = me.dataset.site;
 var API = BASE + "/v1/sites/" + encodeURIComponent(SITE);
 var cookieName = me.dataset.cookie || "consentry";
+// A signed-in page's person hint (made by the site's backend): the member's choice from
+// another device applies here, and one made here is linked to them.
+var hint = me.dataset.person;
 
 // Reading document.cookie is a synchronous round trip to the browser that stalls the page
 // while it loads (7-40 ms at 4x CPU slowdown in bench/banner.py); cookieStore asks without
@@ -59,8 +62,12 @@ function post(action, choice) {
   return ready.then(function () {
     return call("POST", API + "/consent", { action: action, revision: cfg.revision,
       language: cfg.language, purposes: choice.purposes || {}, vendors: choice.vendors || {},
-      separate: choice.separate || {}, gpc: jsGpc });
+      separate: choice.separate || {}, gpc: jsGpc, hint: hint });
   }).then(record);
+}
+// The member's consent for this browser: {consent, token?}; a token means a new one to store.
+function ask() {
+  return call("POST", API + "/identify", { hint: hint, language: lang(), gpc: jsGpc });
 }
 function withdraw() {
   return ready.then(function () {
@@ -77,6 +84,21 @@ var api = w.Consentry = {
   acceptAll: function () { return post("accept_all"); },
   rejectAll: function () { return post("reject_all"); },
   withdraw: withdraw,
+  // A member signed in on a page already running: their choice applies as a stored one.
+  identify: function (h) {
+    return ready.then(function () {
+      hint = h;
+      return ask();
+    }).then(function (r) {
+      if (r.token) {
+        storeToken(r.token, r.expires);
+        setState(r.consent, true);
+        ui.chosen();
+        tags();
+      }
+      return api.getConsent();
+    });
+  },
   // A page event through the beacon (sendBeacon, text/plain: no preflight), only if allowed.
   track: function (name, props) {
     return ready.then(function () {
