@@ -417,6 +417,14 @@ class PeopleService:
             doc = ev.payload.get("choices")
             if not isinstance(doc, dict) or ev.subject is None:
                 continue
+            if ev.kind == EventKind.EXPIRE:
+                # One browser's choice ran out: what it set is no longer the member's answer,
+                # but an expiry is not a newer "no" over what another device chose since.
+                for group in out:
+                    for key in [k for k, a in out[group].items() if a.subject == ev.subject]:
+                        del out[group][key]
+                        held.pop((group, key), None)
+                continue
             at = ev.payload.get("collected_at") or ev.ts
             for group in out:
                 for key, value in (doc.get(group) or {}).items():

@@ -302,3 +302,23 @@ async def test_only_identifies_that_write_are_rate_limited(tmp_path: Path) -> No
         assert r.status_code == 429 and r.json()["field"] == "rate"
         assert int(r.headers["retry-after"]) >= 1
         assert await svc.storage.count_events("alpha") == events + 2
+
+
+async def test_one_browsers_expiry_does_not_undo_a_newer_choice_made_on_another(
+        world: World) -> None:
+    hint = world.hint("M-9")
+    a = await choose(world, {"action": "reject_all"}, hint=hint)  # kept 180 days
+    b = await identify(world, hint)
+    b2 = await choose(world, {"action": "accept_all"}, hint=hint, token=b["token"])  # 365 days
+    # 190 days on, A's reject has run out, B's accept has not
+    from datetime import timedelta
+
+    from cmp.ledger import utc_now
+
+    done = await world.svc.consent.purge(now=utc_now() + timedelta(days=190))
+    assert done["alpha"]["expired"] == 1
+    expired = await world.svc.storage.events_for_subject("alpha", a["consent_id"])
+    assert expired[-1].kind == "expire"
+    st = await world.person("M-9")
+    assert st["purposes"]["marketing"]["granted"] is True  # B's newer yes stands
+    assert (await identify(world, hint, b2["token"]))["token"] is None  # B left alone
