@@ -251,8 +251,8 @@ class AskService:
     async def _record(self, site_id: str, site: SiteConfig, person: str, item: str,
                       recipient: dict[str, Any], agreed: bool, *, method: str,
                       ask_id: str | None = None, notice: Notice | None = None,
-                      operator: str | None = None, reference: str | None = None
-                      ) -> StoredEvent:
+                      operator: str | None = None, reference: str | None = None,
+                      note: str | None = None) -> StoredEvent:
         known = await self.storage.events_for_subject(site_id, person)
         payload: dict[str, Any] = {
             "channel": "ask", "action": "agree" if agreed else ("disagree" if ask_id else
@@ -274,7 +274,8 @@ class AskService:
         kind = EventKind.WITHDRAW if not agreed else (
             EventKind.UPDATE if known else EventKind.GRANT)
         return await self.storage.append(NewEvent.build(
-            site=site_id, subject=person, kind=kind, payload=payload, notice=notice))
+            site=site_id, subject=person, kind=kind, payload=payload, notice=notice,
+            extra_personal={"note": note} if note else None))
 
     # --- the check before sharing -------------------------------------------------------------
     async def check(self, site_id: str, ref: str, item: str, recipient: str) -> Grant:
@@ -308,7 +309,8 @@ class AskService:
 
     async def withdraw(self, site_id: str, person: str, item: str, recipient: str, *,
                        method: str, operator: str | None = None,
-                       reference: str | None = None) -> StoredEvent | None:
+                       reference: str | None = None, note: str | None = None
+                       ) -> StoredEvent | None:
         """Withdraw one recipient's grant; None if there was none to withdraw. An operator
         who heard it (dashboards' people view) is named in the event, with the call reference."""
         site = self.people.site(site_id)
@@ -323,7 +325,7 @@ class AskService:
                     if g["item"] == item and g["recipient"].get("id") == recipient),
                    {"id": recipient})
         return await self._record(site_id, site, person, item, rec, False, method=method,
-                                  operator=operator, reference=reference)
+                                  operator=operator, reference=reference, note=note)
 
     # --- the person's self-service link -------------------------------------------------------
     def self_service_token(self, site_id: str, ref: str) -> tuple[str, int]:
