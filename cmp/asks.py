@@ -250,7 +250,9 @@ class AskService:
 
     async def _record(self, site_id: str, site: SiteConfig, person: str, item: str,
                       recipient: dict[str, Any], agreed: bool, *, method: str,
-                      ask_id: str | None = None, notice: Notice | None = None) -> StoredEvent:
+                      ask_id: str | None = None, notice: Notice | None = None,
+                      operator: str | None = None, reference: str | None = None,
+                      note: str | None = None) -> StoredEvent:
         known = await self.storage.events_for_subject(site_id, person)
         payload: dict[str, Any] = {
             "channel": "ask", "action": "agree" if agreed else ("disagree" if ask_id else
@@ -265,10 +267,15 @@ class AskService:
         if notice is not None:
             payload["texts_hash"] = notice.hash
             payload["language"] = notice.language
+        if operator:
+            payload["operator"] = operator
+        if reference:
+            payload["reference"] = reference
         kind = EventKind.WITHDRAW if not agreed else (
             EventKind.UPDATE if known else EventKind.GRANT)
         return await self.storage.append(NewEvent.build(
-            site=site_id, subject=person, kind=kind, payload=payload, notice=notice))
+            site=site_id, subject=person, kind=kind, payload=payload, notice=notice,
+            extra_personal={"note": note} if note else None))
 
     # --- the check before sharing -------------------------------------------------------------
     async def check(self, site_id: str, ref: str, item: str, recipient: str) -> Grant:
@@ -301,8 +308,11 @@ class AskService:
         return sorted(out, key=lambda g: (g["item"], str(g["recipient"].get("name", ""))))
 
     async def withdraw(self, site_id: str, person: str, item: str, recipient: str, *,
-                       method: str) -> StoredEvent | None:
-        """Withdraw one recipient's grant; None if there was none to withdraw."""
+                       method: str, operator: str | None = None,
+                       reference: str | None = None, note: str | None = None
+                       ) -> StoredEvent | None:
+        """Withdraw one recipient's grant; None if there was none to withdraw. An operator
+        who heard it (dashboards' people view) is named in the event, with the call reference."""
         site = self.people.site(site_id)
         self.item(site, item)
         rows = await self.storage.contact_rows(site_id, [person])
@@ -314,7 +324,8 @@ class AskService:
         rec = next((g["recipient"] for g in await self.grants(site_id, person)
                     if g["item"] == item and g["recipient"].get("id") == recipient),
                    {"id": recipient})
-        return await self._record(site_id, site, person, item, rec, False, method=method)
+        return await self._record(site_id, site, person, item, rec, False, method=method,
+                                  operator=operator, reference=reference, note=note)
 
     # --- the person's self-service link -------------------------------------------------------
     def self_service_token(self, site_id: str, ref: str) -> tuple[str, int]:
@@ -330,6 +341,45 @@ class AskService:
     async def yearly_people(self, site_id: str, year: int) -> dict[str, int]:
         """Per per-recipient item: distinct people who agreed to any recipient in `year`."""
         return await self.storage.item_people(site_id, year)
+
+    async def top_recipients(self, site_id: str, year: int, limit: int = 10
+                             ) -> list[dict[str, Any]]:
+        """The recipients the most people have a standing agreement with, given in `year`
+        (a withdrawn or since-refused one no longer counts: this is who may receive data now),
+        each with its name, contact and country as last shown to a person."""
+        out = []
+        for r in await self.storage.recipient_people(site_id, year, limit):
+            rec: dict[str, Any] = {"id": r.recipient}
+            for ev in await self.storage.events_for_subject(site_id, r.latest_subject):
+                if ev.event_id == r.latest_event_id and ev.payload.get("channel") == "ask":
+                    rec = dict(ev.payload["recipient"])
+            out.append({"item": r.item, "recipient": rec, "people": r.people})
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Filing:
+    """Where one item's yearly count of people stands against its filing thresholds."""
+
+    kind: str
+    people: int
+    thresholds: list[int]
+    warning: int | None  # the next threshold, once the count is at warn_at of it
+    reached: list[int]
+
+    def doc(self) -> dict[str, Any]:
+        return {"kind": self.kind, "people": self.people, "thresholds": self.thresholds,
+                "warning": self.warning, "reached": self.reached}
+
+
+def filing(site: SiteConfig, item: SeparateItem, people: int) -> Filing:
+    """The one rule for the threshold warning (API counts and the dashboards' Recipients view)."""
+    thresholds = sorted({str(k): v for k, v in site.filing_thresholds.items()}.get(
+        str(item.kind), []))
+    warn = next((t for t in thresholds if people >= t * site.filing_warn_at and people < t),
+                None)
+    return Filing(str(item.kind), people, thresholds, warn,
+                  [t for t in thresholds if people >= t])
 
 
 _DEFAULT_AGREE = {"en": "I agree", "zh-CN": "我同意"}

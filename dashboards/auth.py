@@ -3,8 +3,9 @@ admin key.
 
 Two roles. Users and admin keys see every view. Operators (customer service, `operators` in
 the site config) find a person, see and record their choices and read the ledger lookup; they
-never export, erase, verify the chain or see the consent and e-mail statistics (what a caller
-on the phone needs is one person's state, not the site's numbers or its DSAR tools).
+never export, erase, verify the chain or see the consent, e-mail and recipients statistics
+(what a caller on the phone needs is one person's state, not the site's numbers or its DSAR
+tools).
 
 A session names, per site it grants, a fingerprint of the credential that granted it. Every
 request checks the fingerprint against the current config, so removing a user, changing a
@@ -30,7 +31,8 @@ from dashboards.passwords import check_password, hash_password
 SESSION_SECONDS = 12 * 3600
 OPERATOR = "operator:"
 # What each role may do; routes ask for one capability each.
-CAPABILITIES = frozenset({"consent", "email", "ledger", "verify", "export", "erase", "people"})
+CAPABILITIES = frozenset({"consent", "email", "ledger", "verify", "export", "erase", "people",
+                          "recipients"})
 OPERATOR_MAY = frozenset({"ledger", "people"})
 # Checked when the name is unknown, so a guess costs the same time whether or not it exists.
 _DUMMY = hash_password(secrets.token_urlsafe(16))

@@ -121,6 +121,58 @@ TEXTS: dict[str, dict[str, str]] = {
         "bad_method": "Choose how the request came: phone call or e-mail request.",
         "recorded": "Recorded as event",
         "see_ledger": "See this person in the ledger lookup",
+        # recipients view (per-recipient items, filing thresholds)
+        "nav_recipients": "Recipients",
+        "recipients_title": "Recipients",
+        "recipients_intro": "Per item asked recipient by recipient (cross-border or third-party "
+                            "provision): how many distinct people agreed to give their "
+                            "information to at least one recipient in the calendar year (UTC). "
+                            "This is the number China's cross-border filing thresholds count; a "
+                            "later withdrawal does not lower it, since the data went out.",
+        "year": "Year",
+        "show": "Show",
+        "bad_year": "A year is four digits, e.g. 2026. Showing this year instead.",
+        "no_per_recipient": "This site has no item asked per recipient (a separate item with "
+                            "per_recipient = true).",
+        "item_kind_cross_border": "cross-border provision",
+        "item_kind_third_party": "provision to another controller",
+        "people_agreed": "people agreed in {year}",
+        "thresholds": "Filing thresholds",
+        "threshold": "Threshold (people)",
+        "share": "Reached so far",
+        "status": "Status",
+        "status_below": "below",
+        "status_near": "approaching",
+        "status_reached": "reached",
+        "no_thresholds": "No filing thresholds are configured for this kind of item "
+                         "(filing_thresholds).",
+        "threshold_near": "Warning: {n} people so far in {year}, {pct} of the filing threshold "
+                          "of {t}. Prepare the filing (standard contract, certification or "
+                          "security assessment) before it is reached.",
+        "threshold_reached": "Threshold reached: {n} people in {year}, at or above the filing "
+                             "threshold of {t}. This year's transfers need the filing that goes "
+                             "with it; ask your privacy officer.",
+        "warn_note": "A warning shows from {pct} of a threshold (filing_warn_at).",
+        "top_heading": "Recipients with the most agreements in {year}",
+        "top_note": "People whose current answer for the recipient is an agreement given in "
+                    "this year; a withdrawn agreement no longer counts here (it still counts "
+                    "above). Names and countries as last shown to a person.",
+        "col_recipient": "Recipient",
+        "col_people": "People",
+        "no_recipients": "No standing agreement was given in this year.",
+        # per-recipient grants (people view, ledger lookup)
+        "recipients_heading": "Per-recipient consents",
+        "agreed": "agreed",
+        "not_agreed": "not agreed",
+        "already_withdrawn": "This was withdrawn meanwhile (another tab, or the person's own "
+                             "page); the page shows the current state.",
+        "col_about": "About",
+        "ask_agree": "agreed",
+        "ask_disagree": "did not agree",
+        "ask_withdraw": "withdrew",
+        "method_in_context": "asked in context",
+        "method_api": "backend API",
+        "method_self_service": "self-service page",
         # ledger lookup
         "ledger_title": "Ledger lookup",
         "ledger_query": "Consent id, recipient id or e-mail address, or a person id",
@@ -277,6 +329,48 @@ TEXTS: dict[str, dict[str, str]] = {
         "bad_method": "请选择请求方式：电话或邮件请求。",
         "recorded": "已记录为事件",
         "see_ledger": "在台账查询中查看此用户",
+        "nav_recipients": "接收方",
+        "recipients_title": "接收方统计",
+        "recipients_intro": "按接收方逐一询问的项目（向境外或向其他个人信息处理者提供）：在本日历年"
+                            "（UTC）内同意向至少一个接收方提供其个人信息的不同个人数量。这正是中国数据"
+                            "出境申报门槛所统计的数字；之后撤回同意不会使其减少，因为数据已经提供。",
+        "year": "年份",
+        "show": "显示",
+        "bad_year": "年份为四位数字，例如 2026。现显示本年度。",
+        "no_per_recipient": "本站点没有按接收方逐一询问的项目（per_recipient = true 的单独同意项目）。",
+        "item_kind_cross_border": "向境外提供",
+        "item_kind_third_party": "向其他个人信息处理者提供",
+        "people_agreed": "{year} 年同意的人数",
+        "thresholds": "申报门槛",
+        "threshold": "门槛（人数）",
+        "share": "已达比例",
+        "status": "状态",
+        "status_below": "未达到",
+        "status_near": "即将达到",
+        "status_reached": "已达到",
+        "no_thresholds": "未为此类项目配置申报门槛（filing_thresholds）。",
+        "threshold_near": "警告：{year} 年至今已有 {n} 人，达到申报门槛 {t} 人的 {pct}。请在达到门槛"
+                          "之前准备申报（标准合同、认证或安全评估）。",
+        "threshold_reached": "已达到门槛：{year} 年已有 {n} 人，达到或超过申报门槛 {t} 人。本年度的"
+                             "出境提供需要相应的申报，请咨询个人信息保护负责人。",
+        "warn_note": "达到门槛的 {pct} 时显示警告（filing_warn_at）。",
+        "top_heading": "{year} 年同意人数最多的接收方",
+        "top_note": "对该接收方的当前选择为本年内作出的同意的人数；已撤回的同意在此不再计入（上方"
+                    "统计仍计入）。名称和国家为最近一次向用户展示的内容。",
+        "col_recipient": "接收方",
+        "col_people": "人数",
+        "no_recipients": "本年内没有仍然有效的同意。",
+        "recipients_heading": "逐一接收方的单独同意",
+        "agreed": "已同意",
+        "not_agreed": "未同意",
+        "already_withdrawn": "此项已被撤回（在其他标签页或由用户本人的页面）；页面显示当前状态。",
+        "col_about": "内容",
+        "ask_agree": "同意",
+        "ask_disagree": "不同意",
+        "ask_withdraw": "撤回",
+        "method_in_context": "场景内询问",
+        "method_api": "后端接口",
+        "method_self_service": "自助页面",
         "ledger_title": "台账查询",
         "ledger_query": "同意编号、收件人编号或电子邮箱，或者用户编号",
         "ledger_note": "电子邮箱会用本站点的密钥即时转换为收件人编号，既不存储，也不会出现在网址中。",

@@ -3,7 +3,8 @@ charts.
 
 Every page is server-rendered (jinja2, autoescape on), sent with a strict CSP and no-store.
 A site the session does not grant answers 404 exactly like a site that does not exist; a view
-the session's role may not use (an operator's export, erase, statistics) answers 403.
+the session's role may not use (an operator's export, erase, statistics, recipients) answers
+403.
 Pages speak English or Simplified Chinese (dashboards/i18n.py; `?lang=` switches).
 """
 
@@ -23,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 
 from cmp.api.http import client_ip
 from cmp.app_state import Services, services
+from cmp.asks import current_year, filing
 from cmp.config import CHANNELS
 from cmp.errors import FieldError
 from cmp.people import FINDABLE, PersonId
@@ -38,6 +40,7 @@ COOKIE = "consentry_dash"
 LOGIN_COOKIE = "consentry_dash_login"
 PATH = "/dashboard"
 WINDOWS = (7, 30, 90, 365)
+TOP_RECIPIENTS = 20
 MAX_FORM = 16384
 HEADERS = {
     "Cache-Control": "no-store",
@@ -52,6 +55,7 @@ env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
     autoescape=True, undefined=jinja2.StrictUndefined)
 env.filters["pct"] = lambda v: "–" if v is None else f"{100 * v:.1f} %"
+env.filters["num"] = lambda v: f"{v:,}"
 env.filters["label"] = lambda v: v or "(not recorded)"
 env.filters["pretty"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False, sort_keys=True)
 
@@ -272,6 +276,46 @@ async def email_view(request: Request) -> Response:
                  tab="email")
 
 
+# --- recipients (per-recipient items, cross-border filing thresholds) ------------------------
+
+YEARS_BACK = 5
+
+
+async def recipients_view(request: Request) -> Response:
+    """Per per-recipient item: distinct people who agreed in the calendar year, against the
+    site's filing thresholds, and the recipients most people stand agreed with."""
+    g = await _guard(request, "recipients")
+    if isinstance(g, Response):
+        return g
+    s, site_id, _ = g
+    svc = services(request)
+    site = svc.config.sites[site_id]
+    lang = _lang(request)
+    now = current_year()
+    raw = request.query_params.get("year")
+    error = None
+    year = now
+    if raw is not None:
+        if raw.isdigit() and 2000 <= int(raw) <= 9999:
+            year = int(raw)
+        else:
+            error = "bad_year"
+    counts = await svc.asks.yearly_people(site_id, year)
+    items = []
+    for sid, item in site.separate.items():
+        if item.per_recipient:
+            items.append({"id": sid, "title": people_view.item_title(site, sid, lang),
+                          "filing": filing(site, item, counts.get(sid, 0))})
+    top = []
+    for r in await svc.asks.top_recipients(site_id, year, limit=TOP_RECIPIENTS):
+        top.append({**r, "title": people_view.item_title(site, r["item"], lang,
+                                                         r["recipient"])})
+    years = sorted({*range(now, now - YEARS_BACK, -1), year}, reverse=True)
+    return _page(request, "recipients.html", 400 if error else 200, session=s, site=site_id,
+                 site_name=site.name, tab="recipients", year=year, years=years, items=items,
+                 top=top, warn_at=site.filing_warn_at, error=error, limit=TOP_RECIPIENTS)
+
+
 # --- ledger lookup ---------------------------------------------------------------------------
 
 async def ledger_view(request: Request) -> Response:
@@ -295,10 +339,16 @@ async def ledger_view(request: Request) -> Response:
 def _ledger_page(request: Request, s: Session, site_id: str, status: int = 200,
                  **ctx: Any) -> HTMLResponse:
     svc = services(request)
+    site = svc.config.sites[site_id]
+    lang = _lang(request)
     base: dict[str, Any] = {"found": None, "error": None, "report": None, "confirm": None,
                             "erased": None, "here": f"{PATH}/sites/{site_id}/ledger"}
+
+    def item_title(item: str, recipient: dict[str, Any]) -> str:
+        return people_view.item_title(site, item, lang, recipient)
+
     return _page(request, "ledger.html", status, session=s, site=site_id,
-                 site_name=svc.config.sites[site_id].name, tab="ledger", **{**base, **ctx})
+                 site_name=site.name, tab="ledger", item_title=item_title, **{**base, **ctx})
 
 
 async def ledger_search(request: Request) -> Response:
@@ -377,21 +427,23 @@ async def ledger_erase(request: Request) -> Response:
 
 # --- people (customer service) ----------------------------------------------------------------
 
-def _people_page(request: Request, s: Session, site_id: str, status: int = 200,
-                 **ctx: Any) -> HTMLResponse:
+async def _people_page(request: Request, s: Session, site_id: str, status: int = 200,
+                       **ctx: Any) -> HTMLResponse:
     svc = services(request)
     site = svc.config.sites[site_id]
     t = i18n.texts(_lang(request))
     base: dict[str, Any] = {"person": None, "state": None, "rows": None, "granted": [],
                             "whole": [], "error": None, "recorded": None, "kind": "email",
-                            "value": "", "form": {}}
+                            "value": "", "form": {}, "recipients": []}
     ctx = {**base, **ctx}
     state = ctx["state"]
     if state is not None:
         names: dict[str, str] = {ch: t[f"ch_{ch}"] for ch in CHANNELS}
         ctx["rows"] = people_view.rows(site, state, _lang(request), t["all_lists"])
+        shown = await svc.asks.grants(site_id, state["person"]) if state["recipients"] else []
+        ctx["recipients"] = people_view.recipient_rows(site, state, shown, _lang(request))
         ctx["granted"], ctx["whole"] = people_view.options(site, state, _lang(request), names,
-                                                           t["all_lists"])
+                                                           t["all_lists"], ctx["recipients"])
         ctx["channel_names"] = names
         ctx.setdefault("here", f"{PATH}/sites/{site_id}/people?person={ctx['person']}")
     return _page(request, "people.html", status, session=s, site=site_id, site_name=site.name,
@@ -406,17 +458,17 @@ async def people(request: Request) -> Response:
     s, site_id, _ = g
     person = request.query_params.get("person")
     if not person:
-        return _people_page(request, s, site_id)
+        return await _people_page(request, s, site_id)
     if not people_view.PERSON_RE.match(person):
-        return _people_page(request, s, site_id, 400, error="unknown_person")
+        return await _people_page(request, s, site_id, 400, error="unknown_person")
     state = await services(request).people.state(site_id, PersonId(person))
     if state is None:
-        return _people_page(request, s, site_id, 404, error="unknown_person")
+        return await _people_page(request, s, site_id, 404, error="unknown_person")
     # Only an event that set one of the answers shown: a crafted link cannot claim a record.
     recorded = request.query_params.get("recorded")
     if recorded not in people_view.event_ids(state):
         recorded = None
-    return _people_page(request, s, site_id, person=person, state=state, recorded=recorded,
+    return await _people_page(request, s, site_id, person=person, state=state, recorded=recorded,
                         here=_here(request))
 
 
@@ -429,13 +481,13 @@ async def people_find(request: Request) -> Response:
     kind, value = data.get("kind", ""), data.get("value", "").strip()
     shown = {"kind": kind if kind in FINDABLE else "email", "value": value[:320]}
     if kind not in FINDABLE:
-        return _people_page(request, s, site_id, 400, error="bad_kind", **shown)
+        return await _people_page(request, s, site_id, 400, error="bad_kind", **shown)
     try:
         person = await services(request).people.find(site_id, kind, value)
     except FieldError:
-        return _people_page(request, s, site_id, 400, error=f"bad_{kind}", **shown)
+        return await _people_page(request, s, site_id, 400, error=f"bad_{kind}", **shown)
     if person is None:
-        return _people_page(request, s, site_id, 404, error=f"unknown_{kind}", **shown)
+        return await _people_page(request, s, site_id, 404, error=f"unknown_{kind}", **shown)
     return RedirectResponse(f"{PATH}/sites/{site_id}/people?person={person}", status_code=303)
 
 
@@ -451,17 +503,32 @@ async def people_record(request: Request) -> Response:
     state = await svc.people.state(site_id, PersonId(person)) \
         if people_view.PERSON_RE.match(person) else None
     if state is None:
-        return _people_page(request, s, site_id, 404, error="unknown_person")
+        return await _people_page(request, s, site_id, 404, error="unknown_person")
     site = svc.config.sites[site_id]
+    held = frozenset((item, rid) for item, rs in state["recipients"].items()
+                     for rid, a in rs.items() if a["agreed"])
     try:
-        body = people_view.withdrawal(site, data)
-        event = await svc.people.record(site_id, PersonId(person), body, operator=s.name)
+        w = people_view.withdrawal(site, data, held)
+        done = []
+        if w.event is not None:
+            done.append(await svc.people.record(site_id, PersonId(person), w.event,
+                                                operator=s.name))
+        for item, rid in w.recipients:
+            # A per-recipient grant (cmp/asks.py): its own event, naming the recipient.
+            ev = await svc.asks.withdraw(site_id, person, item, rid, method=w.method,
+                                         operator=s.name, reference=w.reference, note=w.note)
+            if ev is not None:
+                done.append(ev)
     except (people_view.FormError, FieldError) as exc:
         key = exc.key if isinstance(exc, people_view.FormError) else "unknown_item"
-        return _people_page(request, s, site_id, 400, person=person, state=state, error=key,
-                            form=data)
+        return await _people_page(request, s, site_id, 400, person=person, state=state,
+                                  error=key, form=data)
+    if not done:  # withdrawn meanwhile (another tab, the person's own page)
+        return await _people_page(request, s, site_id, 409, person=person,
+                                  state=await svc.people.state(site_id, PersonId(person)),
+                                  error="already_withdrawn")
     return RedirectResponse(f"{PATH}/sites/{site_id}/people?person={person}"
-                            f"&recorded={quote(event.event_id)}", status_code=303)
+                            f"&recorded={quote(done[-1].event_id)}", status_code=303)
 
 
 routes: list[BaseRoute] = [
@@ -470,6 +537,7 @@ routes: list[BaseRoute] = [
     Route("/logout", logout, methods=["POST"]),
     Route("/sites/{site}/consent", consent_view, methods=["GET"]),
     Route("/sites/{site}/email", email_view, methods=["GET"]),
+    Route("/sites/{site}/recipients", recipients_view, methods=["GET"]),
     Route("/sites/{site}/ledger", ledger_view, methods=["GET"]),
     Route("/sites/{site}/ledger/search", ledger_search, methods=["POST"]),
     Route("/sites/{site}/ledger/verify", ledger_verify, methods=["POST"]),

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from cmp.api.http import NO_STORE, error, field_error, keyed, read_json, single_param, site_route
 from cmp.app_state import Services, services
-from cmp.asks import AnswerIn, AskIn, WithdrawIn, current_year, parse
+from cmp.asks import AnswerIn, AskIn, WithdrawIn, current_year, filing, parse
 from cmp.config import SiteConfig
 from cmp.errors import DomainError, ErrorKind, FieldError
 
@@ -90,16 +90,8 @@ async def yearly_counts(request: Request, svc: Services, site_id: str, who: str)
     year = int(raw) if raw else current_year()
     site = svc.config.sites[site_id]
     counts = await svc.asks.yearly_people(site_id, year)
-    items = {}
-    for sid, item in site.separate.items():
-        if not item.per_recipient:
-            continue
-        n = counts.get(sid, 0)
-        thresholds = {str(k): v for k, v in site.filing_thresholds.items()}.get(str(item.kind), [])
-        items[sid] = {"kind": str(item.kind), "people": n, "thresholds": thresholds,
-                      "warning": next((t for t in thresholds if n >= t * site.filing_warn_at
-                                       and n < t), None),
-                      "reached": [t for t in thresholds if n >= t]}
+    items = {sid: filing(site, item, counts.get(sid, 0)).doc()
+             for sid, item in site.separate.items() if item.per_recipient}
     return JSONResponse({"site": site_id, "year": year, "items": items}, headers=NO_STORE)
 
 

@@ -19,12 +19,13 @@ from cmp.storage.records import (
     Engagement,
     EngagementPlan,
     LinkRow,
+    RecipientCount,
     plan_engagement,
 )
 
 # The records are part of the interface: importing them from here keeps working.
 __all__ = [
-    "ActivityStore", "BeaconRow", "ContactRow", "LinkRow", "PeopleStore", "PeopleConsentStore", "BeaconStore", "CheckpointStore", "CheckpointSource", "ConsentStore", "EmailConsentStore",
+    "ActivityStore", "BeaconRow", "ContactRow", "LinkRow", "RecipientCount", "PeopleStore", "PeopleConsentStore", "BeaconStore", "CheckpointStore", "CheckpointSource", "ConsentStore", "EmailConsentStore",
     "EmailSignup", "EmailStore", "Engagement", "EngagementPlan", "LedgerStore", "Lifecycle",
     "RollupStore", "Storage", "StorageError", "plan_engagement",
 ]
@@ -203,6 +204,11 @@ class PeopleStore(Protocol):
 
     async def item_people(self, site: str, year: int) -> dict[str, int]:
         """Per per-recipient item: distinct people who agreed to a recipient in `year`."""
+
+    async def recipient_people(self, site: str, year: int, limit: int
+                               ) -> list[RecipientCount]:
+        """The `limit` (item, recipient) pairs with the most people whose standing answer
+        (contact_state, channel `separate:<item>`) is an agreement given in `year`, most first."""
 
     async def people_forget(self, site: str, person: str, keep: list[ContactRow]) -> int:
         """Erasure: drop the person's links and the answers of the person and its identifiers,

@@ -109,3 +109,15 @@ class ContactRow:
     channel: str
     scope: str
     permission: Permission
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientCount:
+    """People with a standing agreement to one recipient of a per-recipient item, and the
+    latest of those agreements (whose event names the recipient as shown)."""
+
+    item: str
+    recipient: str
+    people: int
+    latest_subject: str
+    latest_event_id: str

@@ -15,7 +15,7 @@ from cmp.grants import Permission, supersedes
 from cmp.ledger import StoredEvent
 from cmp.storage.base import StorageError
 from cmp.storage.postgres.connection import PostgresConnection
-from cmp.storage.records import ContactRow, LinkRow
+from cmp.storage.records import ContactRow, LinkRow, RecipientCount
 
 _GET = ("SELECT allowed, at, event_id, seq FROM contact_state "
         "WHERE site = $1 AND subject = $2 AND channel = $3 AND scope = $4")
@@ -24,6 +24,15 @@ _PUT = ("INSERT INTO contact_state (site, subject, channel, scope, allowed, at, 
         "SET allowed = excluded.allowed, at = excluded.at, event_id = excluded.event_id, "
         "seq = excluded.seq")
 _COLS = "subject, channel, scope, allowed, at, event_id, seq"
+# Per (item, recipient): people whose standing answer is an agreement given in the year,
+# and the latest such row (its event names the recipient as shown).
+_RECIPIENTS = (
+    "SELECT channel, scope, n, subject, event_id FROM ("
+    " SELECT channel, scope, subject, event_id,"
+    " COUNT(*) OVER (PARTITION BY channel, scope) AS n,"
+    " ROW_NUMBER() OVER (PARTITION BY channel, scope ORDER BY seq DESC) AS rk"
+    " FROM contact_state WHERE site = $1 AND channel LIKE 'separate:%' AND allowed"
+    " AND at >= $2 AND at < $3) a WHERE rk = 1 ORDER BY n DESC, channel, scope LIMIT $4")
 
 
 async def apply_people(conn: asyncpg.Connection, events: Sequence[StoredEvent]) -> None:
@@ -76,6 +85,13 @@ class PostgresPeople(PostgresConnection):
             "SELECT item, COUNT(*) FROM dash_item_people WHERE site = $1 AND year = $2 "
             "GROUP BY item", site, year)
         return {str(r[0]): int(r[1]) for r in rows}
+
+    async def recipient_people(self, site: str, year: int, limit: int
+                               ) -> list[RecipientCount]:
+        rows = await self.pool.fetch(_RECIPIENTS, site, f"{year:04d}", f"{year + 1:04d}",
+                                     limit)
+        return [RecipientCount(str(r[0]).removeprefix("separate:"), str(r[1]), int(r[2]),
+                               str(r[3]), str(r[4])) for r in rows]
 
     async def contact_lookup(self, site: str, identifier: str, channel: str
                              ) -> tuple[str | None, list[ContactRow], bool]:

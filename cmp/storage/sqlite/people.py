@@ -12,7 +12,7 @@ from cmp.contacts import contact_changes, item_people_changes, link_changes
 from cmp.grants import Permission, supersedes
 from cmp.ledger import StoredEvent
 from cmp.storage.base import StorageError
-from cmp.storage.records import ContactRow, LinkRow
+from cmp.storage.records import ContactRow, LinkRow, RecipientCount
 from cmp.storage.sqlite.connection import SQLiteConnection, immediate
 
 _GET = ("SELECT allowed, at, event_id, seq FROM contact_state "
@@ -21,6 +21,15 @@ _PUT = ("INSERT INTO contact_state (site, subject, channel, scope, allowed, at, 
         "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (site, subject, channel, scope) DO UPDATE SET "
         "allowed = excluded.allowed, at = excluded.at, event_id = excluded.event_id, "
         "seq = excluded.seq")
+# Per (item, recipient): people whose standing answer is an agreement given in the year,
+# and the latest such row (its event names the recipient as shown).
+_RECIPIENTS = (
+    "SELECT channel, scope, n, subject, event_id FROM ("
+    " SELECT channel, scope, subject, event_id,"
+    " COUNT(*) OVER (PARTITION BY channel, scope) AS n,"
+    " ROW_NUMBER() OVER (PARTITION BY channel, scope ORDER BY seq DESC) AS rk"
+    " FROM contact_state WHERE site = ? AND channel LIKE 'separate:%' AND allowed = 1"
+    " AND at >= ? AND at < ?) a WHERE rk = 1 ORDER BY n DESC, channel, scope LIMIT ?")
 
 
 def apply_people(db: sqlite3.Connection, events: Sequence[StoredEvent]) -> None:
@@ -81,6 +90,14 @@ class SQLitePeople(SQLiteConnection):
                 "SELECT item, COUNT(*) FROM dash_item_people WHERE site = ? AND year = ? "
                 "GROUP BY item", (site, year)) as cur:
             return {str(r[0]): int(r[1]) for r in await cur.fetchall()}
+
+    async def recipient_people(self, site: str, year: int, limit: int
+                               ) -> list[RecipientCount]:
+        # Standing agreements only (a withdrawal replaces the row): who may receive data now.
+        async with self._rconn.execute(_RECIPIENTS, (site, f"{year:04d}", f"{year + 1:04d}",
+                                                     limit)) as cur:
+            return [RecipientCount(str(r[0]).removeprefix("separate:"), str(r[1]), int(r[2]),
+                                   str(r[3]), str(r[4])) for r in await cur.fetchall()]
 
     async def contact_lookup(self, site: str, identifier: str, channel: str
                              ) -> tuple[str | None, list[ContactRow], bool]:
