@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -135,10 +136,22 @@ def single_param(request: Request, name: str) -> str | None:
     """A query parameter that grants something (a receipt's `access`): given twice it is a
     400, not whichever copy the framework picks (`?access=x&access=<genuine>` must not pass
     a check that read one copy while another layer logged or cached by the other)."""
-    values = request.query_params.getlist(name)
+    return single_value(request.query_params.getlist(name), name)
+
+
+def single_value(values: list[str], name: str) -> str | None:
     if len(values) > 1:
         raise FieldError(name, f"{name} given more than once")
     return values[0] if values else None
+
+
+def query_lists(query_string: bytes) -> dict[str, list[str]]:
+    """A raw query string as Starlette's QueryParams reads it (latin-1, blanks kept), for
+    plain-ASGI routes: name -> its values in order."""
+    out: dict[str, list[str]] = {}
+    for k, v in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        out.setdefault(k, []).append(v)
+    return out
 
 
 def gpc_from_headers(request: Request) -> bool:
@@ -169,10 +182,17 @@ def visitor_from(request: Request, settings: Settings) -> Visitor:
     )
 
 
+def bearer(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer …` header value, else None."""
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip() or None
+    return None
+
+
 def bearer_token(request: Request, cookie_name: str | None = None) -> str | None:
     auth = request.headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
-        return auth[7:].strip() or None
+        return bearer(auth)
     if cookie_name:
         return request.cookies.get(cookie_name)
     return None

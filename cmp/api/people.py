@@ -8,14 +8,26 @@ A key of site A is checked against site A's hashes only, so it never reaches sit
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cmp.adminkeys import key_for_scope
-from cmp.api.http import NO_STORE, bearer_token, error, read_json, single_param, site_route
-from cmp.app_state import Services
+from cmp.api.http import (
+    NO_STORE,
+    STATUS,
+    bearer_token,
+    error,
+    query_lists,
+    read_json,
+    single_value,
+    site_route,
+)
+from cmp.app_state import Services, services
 from cmp.config import SiteConfig
+from cmp.errors import DomainError
 from cmp.people import parse_link, parse_person_event
 
 BODY_LIMIT = 64 * 1024
@@ -24,12 +36,20 @@ BODY_LIMIT = 64 * 1024
 def authorise(request: Request, svc: Services, site_id: str, site: SiteConfig,
               scope: str) -> tuple[str | None, Response | None]:
     """(who, None) when the bearer key may act in `scope` here, else (None, the 401/403)."""
-    who = key_for_scope(bearer_token(request), svc.admin_hashes(site_id),
+    who, refused = _authorise(bearer_token(request), svc, site_id, site, scope)
+    if refused is not None:
+        return None, error(*refused)
+    return who, None
+
+
+def _authorise(token: str | None, svc: Services, site_id: str, site: SiteConfig,
+               scope: str) -> tuple[str | None, tuple[int, str, str] | None]:
+    who = key_for_scope(token, svc.admin_hashes(site_id),
                         [(k.name, k.hash, k.scopes) for k in site.api_keys], scope)
     if who is None:
-        return None, error(401, "authorization", "a valid API key for this site is required")
+        return None, (401, "authorization", "a valid API key for this site is required")
     if who is False:
-        return None, error(403, "authorization", f"this key lacks the scope {scope}")
+        return None, (403, "authorization", f"this key lacks the scope {scope}")
     return str(who), None
 
 
@@ -77,18 +97,34 @@ async def post_person_event(request: Request, svc: Services, site_id: str,
                         status_code=201, headers=NO_STORE)
 
 
-@site_route
-async def may_contact(request: Request, svc: Services, site_id: str, site: SiteConfig) -> Response:
-    _, refused = authorise(request, svc, site_id, site, "contact:read")
-    if refused:
-        return refused
-    channel = single_param(request, "channel")
-    if channel is None:
-        return error(400, "channel", "channel is required: email, sms, push or phone")
-    answer = await svc.people.may_contact(
-        site_id, channel, to=single_param(request, "to"), person=single_param(request, "person"),
-        list_id=single_param(request, "list"))
-    return JSONResponse(answer.doc(), headers=NO_STORE)
+async def may_contact_answer(svc: Services, site_id: str, token: str | None,
+                             query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+    """The status and JSON body of `GET /v1/sites/{site}/may-contact`, from the bearer token
+    and the query (`query_lists`): the route below and the plain-ASGI fast path
+    (cmp/api/fastpath.py) both answer with this, so they cannot drift apart."""
+    try:
+        site = svc.consent.site(site_id)
+        _, refused = _authorise(token, svc, site_id, site, "contact:read")
+        if refused is not None:
+            return refused[0], {"error": refused[2], "field": refused[1]}
+        channel = single_value(query.get("channel", []), "channel")
+        if channel is None:
+            return 400, {"error": "channel is required: email, sms, push or phone",
+                         "field": "channel"}
+        answer = await svc.people.may_contact(
+            site_id, channel, to=single_value(query.get("to", []), "to"),
+            person=single_value(query.get("person", []), "person"),
+            list_id=single_value(query.get("list", []), "list"))
+    except DomainError as exc:
+        return STATUS[exc.kind], {"error": exc.message, "field": exc.field}
+    return 200, answer.doc()
+
+
+async def may_contact(request: Request) -> Response:
+    status, doc = await may_contact_answer(services(request), request.path_params["site"],
+                                           bearer_token(request),
+                                           query_lists(request.scope["query_string"]))
+    return JSONResponse(doc, status_code=status, headers=NO_STORE)
 
 
 @site_route
