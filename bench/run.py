@@ -39,6 +39,8 @@ from _harness import (  # noqa: E402
     Servers,
     WrkResult,
     clean_env,
+    create_pg_database,
+    drop_pg_database,
     fmt_ms,
     free_port,
     load_parser,
@@ -113,37 +115,6 @@ class RssSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._t.join()
-
-
-def create_pg_database(admin_url: str) -> str:
-    import asyncpg
-
-    name = f"consentry_bench_{secrets.token_hex(5)}"
-
-    async def run() -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-    return admin_url.rsplit("/", 1)[0] + "/" + name
-
-
-def drop_pg_database(admin_url: str, url: str) -> None:
-    import asyncpg
-
-    name = url.rsplit("/", 1)[1]
-
-    async def run() -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
 
 
 def stored_counts(database: str) -> dict[str, int]:
