@@ -39,10 +39,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# bench/pixel.py would shadow the `pixel` package (as in run.py): the checkout first, bench last.
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
+sys.path.insert(0, str(REPO))
+sys.path.append(str(BENCH))
+sys.modules.pop("pixel", None)
 
 from _harness import (  # noqa: E402
     EMAIL_SITE,
