@@ -231,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="also measure the server of another checkout (e.g. the commit before "
                         "a change) on the same seeded database, right after this one's")
     p.add_argument("--profile", type=Path, default=None,
-                   help="also record the SQLite server with py-spy into this file (raw format)")
+                   help="also record the SQLite server with py-spy into this file (raw "
+                        "format); py-spy takes CPU from the server: not a run to quote")
     args = p.parse_args(argv)
     require_wrk()
     from cmp.adminkeys import generate_admin_key
@@ -281,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
                     spy = None
                     if args.profile is not None and backend == "sqlite" and tree == REPO:
                         spy = subprocess.Popen(
-                            ["py-spy", "record", "--format", "raw", "--rate", "200", "--pid",
+                            ["py-spy", "record", "--nonblocking", "--format", "raw", "--rate", "200",
+                             "--pid",
                              str(srv.proc.pid), "--output", str(args.profile), "--duration",
                              str(round(args.warmup + args.duration))],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
