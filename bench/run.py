@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                                     wrong if endpoint == "may-contact" else None)
                         cells.append(cell)
                         failed |= not cell.rows_ok
-                        print(f"{backend:10} {workers}w {endpoint:8} {cell.result.rps:8.0f} req/s "
+                        print(f"{backend:10} {workers}w {endpoint:11} {cell.result.rps:8.0f} req/s "
                               f"ratio {cell.ratio:.2f} p50 {fmt_ms(cell.result.p50)} "
                               f"p99 {fmt_ms(cell.result.p99)} rss {peak:.0f} MB "
                               f"stored / 2xx {cell.check}"
