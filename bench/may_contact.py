@@ -1,7 +1,7 @@
 """`GET /v1/sites/{site}/may-contact` against a bare Starlette JSON GET route, same run.
 
     python bench/may_contact.py [--people 10000] [--backends sqlite,postgresql] [--duration 10]
-                                [--warmup 1] [--threads 2] [--connections 64]
+                                [--rounds 3] [--warmup 1] [--threads 2] [--connections 64]
                                 [--postgres postgresql://postgres@127.0.0.1:5432/test]
                                 [--compare OTHER_CHECKOUT] [--profile FILE]
 
@@ -15,16 +15,18 @@ opted in to every SMS list (allowed); one number in eleven asked about was never
 (unknown). Afterwards a sample of answers must match what was seeded, and wrk must have seen
 no non-2xx answer (a refused key would be a 401). Exit 1 if not.
 
-The bare route (bench/beacon.py's baseline app, the same Lua, the same paths) is measured
-before and after the Consentry runs; ratios are to the mean of the two. Every server runs
-under uvicorn (uvloop, httptools, no access log, one worker) on 127.0.0.1, started as a
-subprocess and stopped by its PID. PostgreSQL: a fresh database per run on the server of
+The bare route (bench/beacon.py's baseline app, the same Lua, the same paths) and each
+Consentry server stay up together and are loaded one after another in --rounds rounds (the
+order turned each round); a ratio is to the bare route's run of the same round, and the
+median over the rounds is reported: on a machine shared with other work, adjacent runs drift
+alike. --compare puts another checkout's server (the commit before a change) in the same
+rounds, on the same seeded database. Every server runs under uvicorn (uvloop, httptools, no
+access log, one worker) on 127.0.0.1, started as a subprocess and stopped by its PID. PostgreSQL: a fresh database per run on the server of
 --postgres, dropped afterwards. Target: ratio >= 0.5.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -35,8 +37,8 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 # bench/pixel.py would shadow the `pixel` package (as in run.py): the checkout first, bench last.
@@ -196,22 +198,6 @@ def check_answers(base: str, key: str, people: int, sample: int = 400) -> list[s
     return wrong
 
 
-@dataclass
-class Row:
-    label: str
-    result: WrkResult
-
-
-def load(url: str, lua: Path, args: argparse.Namespace) -> list[WrkResult]:
-    runs = []
-    if args.warmup > 0:
-        runs.append(run_wrk(url, duration=args.warmup, threads=args.threads,
-                            connections=args.connections, lua=lua))
-    runs.append(run_wrk(url, duration=args.duration, threads=args.threads,
-                        connections=args.connections, lua=lua))
-    return runs
-
-
 def commit(tree: Path = REPO) -> str:
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                          text=True, cwd=tree).stdout.strip() or tree.name
@@ -223,23 +209,27 @@ def commit(tree: Path = REPO) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = load_parser(__doc__.split("\n\n")[0])
     p.add_argument("--people", type=int, default=10_000, help="people seeded (10000)")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="measured runs of each server, interleaved (3); ratios are per round, "
+                        "against the bare route's run of the same round")
     p.add_argument("--backends", default="sqlite", help="sqlite, postgresql or both (sqlite)")
     p.add_argument("--postgres", default=os.environ.get(
         "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
         help="an existing database on the server where the bench database is created")
     p.add_argument("--compare", type=Path, default=None, metavar="CHECKOUT",
                    help="also measure the server of another checkout (e.g. the commit before "
-                        "a change) on the same seeded database, right after this one's")
+                        "a change) on the same seeded database, in the same rounds")
     p.add_argument("--profile", type=Path, default=None,
-                   help="also record the SQLite server with py-spy into this file (raw "
-                        "format); py-spy takes CPU from the server: not a run to quote")
+                   help="record this checkout's SQLite server with py-spy into this file (raw "
+                        "format) during its warm-up, lengthened to --duration")
     args = p.parse_args(argv)
     require_wrk()
     from cmp.adminkeys import generate_admin_key
 
     failed = False
-    rows: list[Row] = []
+    tables: list[tuple[str, list[tuple[str, list[WrkResult], list[float]]]]] = []
     notes: list[str] = []
+    url = f"/v1/sites/{SITE}/may-contact"
     with Servers() as servers:
         work = servers.workdir
         key, key_hash = generate_admin_key()
@@ -248,15 +238,13 @@ def main(argv: list[str] | None = None) -> int:
         secret_file = work / "consentry.secret"
         secret_file.write_text(secrets.token_hex(32), "utf-8")
         lua = may_contact_lua(work, key, args.people)
+        port = free_port()
+        bare = servers.start("baseline", baseline_command(port), port=port, ready_path="/gif")
 
-        def baseline() -> WrkResult:
-            port = free_port()
-            srv = servers.start("baseline", baseline_command(port), port=port, ready_path="/gif")
-            r = load(srv.base + f"/v1/sites/{SITE}/may-contact", lua, args)[-1]
-            servers.stop(srv)
-            return r
+        def once(base: str, seconds: float) -> WrkResult:
+            return run_wrk(base + url, duration=seconds, threads=args.threads,
+                           connections=args.connections, lua=lua)
 
-        before = baseline()
         for backend in args.backends.split(","):
             database = (f"sqlite:///{work / 'bench.db'}" if backend == "sqlite"
                         else create_pg_database(args.postgres))
@@ -267,34 +255,53 @@ def main(argv: list[str] | None = None) -> int:
                 trees = [(REPO, commit(REPO))]
                 if args.compare is not None:
                     trees.append((args.compare.resolve(), commit(args.compare)))
+                started = []
                 for tree, rev in trees:
-                    port = free_port()
+                    cport = free_port()
                     env = clean_env(CONSENTRY_DATABASE=database,
                                     CONSENTRY_SECRET_FILE=str(secret_file),
-                                    CONSENTRY_PUBLIC_URL=f"http://127.0.0.1:{port}",
+                                    CONSENTRY_PUBLIC_URL=f"http://127.0.0.1:{cport}",
                                     PYTHONPATH=str(tree))
                     argv_c = [sys.executable, "-m", "consentry", "serve", "--config",
-                              str(config), "--host", "127.0.0.1", "--port", str(port),
+                              str(config), "--host", "127.0.0.1", "--port", str(cport),
                               "--workers", "1"]
-                    srv = servers.start(f"consentry-{backend}-{rev}", argv_c, port=port,
+                    srv = servers.start(f"consentry-{backend}-{rev}", argv_c, port=cport,
                                         env=env, ready_path="/healthz")
-                    wrong = check_answers(srv.base, key, args.people)
+                    started.append((rev, srv, check_answers(srv.base, key, args.people)))
+                # Warm-up (and the profile, if asked): not measured.
+                for i, (_rev, srv, _) in enumerate(started):
                     spy = None
-                    if args.profile is not None and backend == "sqlite" and tree == REPO:
+                    if args.profile is not None and backend == "sqlite" and i == 0:
                         spy = subprocess.Popen(
-                            ["py-spy", "record", "--nonblocking", "--format", "raw", "--rate", "200",
-                             "--pid",
-                             str(srv.proc.pid), "--output", str(args.profile), "--duration",
-                             str(round(args.warmup + args.duration))],
+                            ["py-spy", "record", "--nonblocking", "--format", "raw",
+                             "--rate", "200", "--pid", str(srv.proc.pid), "--output",
+                             str(args.profile), "--duration", str(round(args.duration))],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    runs = load(srv.base + f"/v1/sites/{SITE}/may-contact", lua, args)
+                    if spy is not None or args.warmup > 0:
+                        once(srv.base, args.duration if spy else args.warmup)
                     if spy is not None:
                         spy.wait(60)
+                if args.warmup > 0:
+                    once(bare.base, args.warmup)
+                # Rounds: the bare route and each server one after another, the order turned
+                # each round, so drift from other load on the machine hits them alike.
+                names = ["bare Starlette JSON GET (baseline)",
+                         *(f"`GET /v1/sites/{{site}}/may-contact` ({backend}, {rev})"
+                           for rev, _, _ in started)]
+                bases = [bare.base, *(srv.base for _, srv, _ in started)]
+                results: list[list[WrkResult]] = [[] for _ in bases]
+                for rnd in range(args.rounds):
+                    order = list(range(len(bases)))
+                    order = order[rnd % len(order):] + order[:rnd % len(order)]
+                    for j in order:
+                        results[j].append(once(bases[j], args.duration))
+                ratios = [[r.rps / b.rps for r, b in zip(results[j], results[0], strict=True)]
+                          for j in range(len(bases))]
+                tables.append((backend, list(zip(names, results, ratios, strict=True))))
+                for j, (rev, srv, wrong) in enumerate(started, start=1):
                     wrong += check_answers(srv.base, key, args.people, sample=100)
                     servers.stop(srv)
-                    rows.append(Row(f"`GET /v1/sites/{{site}}/may-contact` ({backend}, {rev})",
-                                    runs[-1]))
-                    bad = sum(x.non_2xx for x in runs)
+                    bad = sum(x.non_2xx for x in results[j])
                     if wrong or bad:
                         failed = True
                         notes.append(f"{backend} {rev}: FAIL: {bad} non-2xx answers under load; "
@@ -307,23 +314,21 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 if backend != "sqlite":
                     drop_pg_database(args.postgres, database)
-        after = baseline()
 
-    base_rps = (before.rps + after.rps) / 2
     print(f"# may-contact bench — {now_utc()}\n{machine()}\n"
-          f"wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s --latency after "
-          f"{args.warmup:g} s warm-up, 127.0.0.1; uvicorn {' '.join(UVICORN_FAST)}; "
-          f"{args.people:,} people, each request another of {span(args.people):,} numbers\n")
-    print("| server | req/s | ratio | p50 | p99 | non-2xx |\n|---|---|---|---|---|---|")
-    for label, r in (("bare Starlette JSON GET (baseline, before)", before),
-                     ("bare Starlette JSON GET (baseline, after)", after)):
-        print(f"| {label} | {r.rps:,.0f} | {r.rps / base_rps:.2f} | {fmt_ms(r.p50)} | "
-              f"{fmt_ms(r.p99)} | {r.non_2xx} |")
-    for row in rows:
-        r = row.result
-        print(f"| {row.label} | {r.rps:,.0f} | **{r.rps / base_rps:.2f}** | {fmt_ms(r.p50)} | "
-              f"{fmt_ms(r.p99)} | {r.non_2xx} |")
-    print("\nratio = req/s ÷ the mean of the two baseline runs (target >= 0.5)")
+          f"wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s --latency, "
+          f"{args.rounds} interleaved rounds after a warm-up, 127.0.0.1; uvicorn "
+          f"{' '.join(UVICORN_FAST)}; {args.people:,} people, each request another of "
+          f"{span(args.people):,} numbers\n")
+    print("| server | req/s (median) | ratio (median) | ratio per round | p50 (median) | "
+          "p99 (median) | non-2xx |\n|---|---|---|---|---|---|---|")
+    for _backend, rows in tables:
+        for name, runs, ratios in rows:
+            print(f"| {name} | {median([r.rps for r in runs]):,.0f} | "
+                  f"**{median(ratios):.2f}** | {' '.join(f'{x:.2f}' for x in ratios)} | "
+                  f"{fmt_ms(median([r.p50 for r in runs]))} | "
+                  f"{fmt_ms(median([r.p99 for r in runs]))} | {sum(r.non_2xx for r in runs)} |")
+    print("\nratio = req/s ÷ the bare route's req/s in the same round (target >= 0.5)")
     for n in notes:
         print(n)
     return 1 if failed else 0
