@@ -21,8 +21,9 @@ order turned each round); a ratio is to the bare route's run of the same round, 
 median over the rounds is reported: on a machine shared with other work, adjacent runs drift
 alike. --compare puts another checkout's server (the commit before a change) in the same
 rounds, on the same seeded database. Every server runs under uvicorn (uvloop, httptools, no
-access log, one worker) on 127.0.0.1, started as a subprocess and stopped by its PID. PostgreSQL: a fresh database per run on the server of
---postgres, dropped afterwards. Target: ratio >= 0.5.
+access log, one worker) on 127.0.0.1, started as a subprocess and stopped by its PID.
+PostgreSQL: a fresh database per run on the server of --postgres, dropped afterwards.
+Target: ratio >= 0.5.
 """
 
 from __future__ import annotations
