@@ -15,10 +15,12 @@ same bare Starlette route.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -171,6 +173,39 @@ def wait_ready(server: Server, path: str, timeout: float) -> None:
             time.sleep(0.1)
     raise ServerFailed(f"{server.name} did not answer on {server.base}{path} within {timeout} s:\n"
                        f"{server.log_tail()}")
+
+
+# --- PostgreSQL: a fresh database per run ----------------------------------------------------
+
+def create_pg_database(admin_url: str) -> str:
+    import asyncpg
+
+    name = f"consentry_bench_{secrets.token_hex(5)}"
+
+    async def run() -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_pg_database(admin_url: str, url: str) -> None:
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+
+    async def run() -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
 
 
 # --- wrk ------------------------------------------------------------------------------------

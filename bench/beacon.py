@@ -50,10 +50,10 @@ GIF = bytes.fromhex("47494638396101000100800000ffffff00000021f90401000000002c000
 
 
 def baseline_app() -> Any:
-    """Bare Starlette: a JSON POST route (parse, answer 204) and a GIF route."""
+    """Bare Starlette: a JSON POST route (parse, answer 204), a GIF route and a JSON GET route."""
     from starlette.applications import Starlette
     from starlette.requests import Request
-    from starlette.responses import Response
+    from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
     async def post_json(request: Request) -> Response:
@@ -63,8 +63,16 @@ def baseline_app() -> Any:
     async def gif(request: Request) -> Response:
         return Response(GIF, media_type="image/gif", headers={"Cache-Control": "no-store"})
 
+    async def get_json(request: Request) -> Response:
+        # The shape of a may-contact answer, from the query (bench/may_contact.py, run.py).
+        q = request.query_params
+        return JSONResponse({"allowed": True, "reason": "allowed", "channel": q.get("channel"),
+                             "list": q.get("list", "*"), "event_id": None},
+                            headers={"Cache-Control": "no-store"})
+
     return Starlette(routes=[Route("/json", post_json, methods=["POST"]),
-                             Route("/gif", gif, methods=["GET"])])
+                             Route("/gif", gif, methods=["GET"]),
+                             Route("/v1/sites/{site}/may-contact", get_json, methods=["GET"])])
 
 
 def baseline_command(port: int) -> list[str]:

@@ -1,9 +1,10 @@
-"""The performance suite: consent POST, open pixel, click and web beacon on SQLite and
-PostgreSQL with 1 and 2 workers, each as a ratio to a bare Starlette route measured in the
-same run, with p50/p99 latency, server RSS and a check that stored rows equal 2xx answers.
+"""The performance suite: consent POST, open pixel, click, web beacon and may-contact on SQLite
+and PostgreSQL with 1 and 2 workers, each as a ratio to a bare Starlette route measured in the
+same run, with p50/p99 latency, server RSS and a check that stored rows equal 2xx answers
+(may-contact stores nothing: a sample of its answers must match the people seeded).
 
     python bench/run.py [--duration 5] [--warmup 1] [--connections 64] [--out bench/results.md]
-                        [--postgres postgresql://postgres@127.0.0.1:5432/test]
+                        [--postgres postgresql://postgres@127.0.0.1:5432/test] [--people 2000]
 
 Each (backend, workers) cell gets a fresh SQLite file or a fresh PostgreSQL database (created
 on the server of --postgres, dropped afterwards). Servers run under uvicorn (uvloop, httptools,
@@ -39,6 +40,8 @@ from _harness import (  # noqa: E402
     Servers,
     WrkResult,
     clean_env,
+    create_pg_database,
+    drop_pg_database,
     fmt_ms,
     free_port,
     load_parser,
@@ -50,6 +53,12 @@ from _harness import (  # noqa: E402
     run_wrk,
 )
 from beacon import UA, baseline_command, consent_token, consentry_command, lua_script  # noqa: E402
+from may_contact import (  # noqa: E402
+    check_answers,
+    may_contact_lua,
+    people_site,
+    seed_people,
+)
 
 CONSENT_BODY = {"action": "accept_all", "revision": 1, "language": "en"}
 
@@ -65,6 +74,7 @@ class Cell:
     acked: int
     stored: int
     slack: int
+    wrong: int | None = None  # may-contact (stores nothing): answers unlike what was seeded
 
     @property
     def ratio(self) -> float:
@@ -72,7 +82,15 @@ class Cell:
 
     @property
     def rows_ok(self) -> bool:
+        if self.wrong is not None:
+            return self.wrong == 0 and self.result.non_2xx == 0
         return 0 <= self.stored - self.acked <= self.slack
+
+    @property
+    def check(self) -> str:
+        if self.wrong is not None:
+            return f"{self.wrong} wrong answers, {self.result.non_2xx} non-2xx"
+        return f"{self.stored} / {self.acked}"
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -115,37 +133,6 @@ class RssSampler:
         self._t.join()
 
 
-def create_pg_database(admin_url: str) -> str:
-    import asyncpg
-
-    name = f"consentry_bench_{secrets.token_hex(5)}"
-
-    async def run() -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-    return admin_url.rsplit("/", 1)[0] + "/" + name
-
-
-def drop_pg_database(admin_url: str, url: str) -> None:
-    import asyncpg
-
-    name = url.rsplit("/", 1)[1]
-
-    async def run() -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-
-
 def stored_counts(database: str) -> dict[str, int]:
     from cmp.storage.factory import open_storage
 
@@ -181,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backends", default="sqlite,postgresql")
     p.add_argument("--workers", default="1,2")
     p.add_argument("--out", type=Path, default=BENCH / "results.md")
+    p.add_argument("--people", type=int, default=2000,
+                   help="people seeded per cell for may-contact (2000)")
     args = p.parse_args(argv)
     require_wrk()
 
@@ -200,14 +189,18 @@ def main(argv: list[str] | None = None) -> int:
     with Servers() as servers:
         work = servers.workdir
         config = work / "bench.toml"
+        from cmp.adminkeys import generate_admin_key
         from cmp.config import demo_config_path
 
-        config.write_text(demo_config_path().read_text("utf-8") + EMAIL_SITE, "utf-8")
+        api_key, api_key_hash = generate_admin_key()
+        config.write_text(demo_config_path().read_text("utf-8") + EMAIL_SITE
+                          + people_site(api_key_hash), "utf-8")
         secret_file = work / "consentry.secret"
         secret_file.write_text(secrets.token_hex(32), "utf-8")
         ua = {"User-Agent": UA}
         json_lua = post_json_lua(CONSENT_BODY, work)
         gif_lua = lua_script(work, "get_ua", method="GET", headers=ua)
+        contact_lua = may_contact_lua(work, api_key, args.people)
 
         worker_counts = [int(w) for w in args.workers.split(",")]
         for workers in worker_counts:
@@ -216,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
             argv_b[argv_b.index("--workers") + 1] = str(workers)
             srv = servers.start(f"baseline-{workers}w", argv_b, port=port, ready_path="/gif")
             baselines[workers] = {"post": load(srv.base + "/json", json_lua)[-1],
-                                  "gif": load(srv.base + "/gif", gif_lua)[-1]}
+                                  "gif": load(srv.base + "/gif", gif_lua)[-1],
+                                  "get": load(srv.base + "/", contact_lua)[-1]}
             servers.stop(srv)
 
         for backend in args.backends.split(","):
@@ -225,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                             else create_pg_database(args.postgres))
                 try:
                     opened, click = prepared_links(config, database, secret_file)
+                    seed_people(config, database, secret_file, args.people)
                     port = free_port()
                     argv_c = consentry_command(port)
                     argv_c[argv_c.index("--workers") + 1] = str(workers)
@@ -244,11 +239,13 @@ def main(argv: list[str] | None = None) -> int:
                         ("beacon", "/b", lua_script(
                             work, "beacon", method="POST", body=beacon_body,
                             headers={**ua, "Content-Type": "text/plain;charset=UTF-8"}), "post"),
+                        ("may-contact", "/", contact_lua, "get"),  # the Lua builds each path
                     ]
                     measured: dict[str, tuple[list[WrkResult], float]] = {}
                     for endpoint, path, lua, _kind in plan:
                         with RssSampler(srv.proc.pid) as rss:
                             measured[endpoint] = (load(srv.base + path, lua), rss.peak)
+                    wrong = len(check_answers(srv.base, api_key, args.people, sample=200))
                     servers.stop(srv)
                     counts = stored_counts(database)
                     counts["consent"] -= 1  # the consent behind the beacon token
@@ -258,13 +255,14 @@ def main(argv: list[str] | None = None) -> int:
                                  + sum(r.socket_errors["timeout"] for r in runs))
                         cell = Cell(backend, workers, endpoint, runs[-1],
                                     baselines[1][base_kind], peak,
-                                    sum(r.ok_2xx for r in runs), counts.get(endpoint, 0), slack)
+                                    sum(r.ok_2xx for r in runs), counts.get(endpoint, 0), slack,
+                                    wrong if endpoint == "may-contact" else None)
                         cells.append(cell)
                         failed |= not cell.rows_ok
-                        print(f"{backend:10} {workers}w {endpoint:8} {cell.result.rps:8.0f} req/s "
+                        print(f"{backend:10} {workers}w {endpoint:11} {cell.result.rps:8.0f} req/s "
                               f"ratio {cell.ratio:.2f} p50 {fmt_ms(cell.result.p50)} "
                               f"p99 {fmt_ms(cell.result.p99)} rss {peak:.0f} MB "
-                              f"stored {cell.stored} / 2xx {cell.acked}"
+                              f"stored / 2xx {cell.check}"
                               f"{'' if cell.rows_ok else '  FAIL'}", flush=True)
                     ok, out = verify_ledger(database, work)
                     failed |= not ok
@@ -290,28 +288,31 @@ def report(args: argparse.Namespace, cells: list[Cell], baselines: dict[int, dic
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=REPO).stdout.strip() or "unknown"
     names = {"consent": "consent POST", "open": "open pixel", "click": "click redirect",
-             "beacon": "web beacon POST"}
+             "beacon": "web beacon POST", "may-contact": "may-contact GET"}
     lines = [
         f"Measured {now_utc()} on commit {commit}; {machine()}.",
         f"Load: wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s --latency on "
         f"loopback after {args.warmup:g} s warm-up; servers: uvicorn {' '.join(UVICORN_FAST[:-4])}"
         " (workers as listed). The load generator shares the cores: compare ratios, not req/s.",
         "Ratio = req/s ÷ the bare Starlette route with one worker in the same run (JSON POST for "
-        "consent and beacon, a 43-byte GIF for pixel and click). RSS = peak of the server's "
-        "process tree. Rows: stored rows ÷ acknowledged answers (2xx, 302 for clicks); a few "
-        "more may be stored (requests in flight when wrk stopped).",
+        "consent and beacon, a 43-byte GIF for pixel and click, a JSON GET for may-contact, "
+        f"which asks about another of {args.people:,} seeded people's numbers each time). "
+        "RSS = peak of the server's process tree. Rows: stored rows ÷ acknowledged answers "
+        "(2xx, 302 for clicks); a few more may be stored (requests in flight when wrk stopped); "
+        "for may-contact, a sample of answers checked against what was seeded.",
         "",
         "| backend | workers | endpoint | req/s | ratio | p50 | p99 | RSS | rows / answers |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for workers, b in sorted(baselines.items()):
-        for kind, label in (("post", "bare JSON POST"), ("gif", "bare GIF")):
+        for kind, label in (("post", "bare JSON POST"), ("gif", "bare GIF"),
+                            ("get", "bare JSON GET")):
             r = b[kind]
             lines.append(f"| Starlette | {workers} | {label} | {r.rps:.0f} | "
                          f"{r.rps / baselines[1][kind].rps:.2f} | {fmt_ms(r.p50)} | "
                          f"{fmt_ms(r.p99)} | | |")
     for c in cells:
-        check = f"{c.stored} / {c.acked}" + (" ok" if c.rows_ok else " **FAIL**")
+        check = c.check + (" ok" if c.rows_ok else " **FAIL**")
         lines.append(f"| {c.backend} | {c.workers} | {names[c.endpoint]} | {c.result.rps:.0f} | "
                      f"{c.ratio:.2f} | {fmt_ms(c.result.p50)} | {fmt_ms(c.result.p99)} | "
                      f"{c.rss_mb:.0f} MB | {check} |")

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Match, Mount, Route
 
 from cmp.api import admin, asks, assets, checkpoints, consent, meta, people
 from cmp.api.cors import SiteCORS
+from cmp.api.fastpath import MayContactFastPath
 from cmp.app_state import Services, open_checked
 from cmp.checkpoints import run_periodically
 from cmp.storage.base import StorageError
@@ -105,6 +106,8 @@ def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None, *,
     app.state.email = EmailService.build(svc)
     app.state.beacon = build_pipeline(svc)
     app.state.sms = build_inbound(svc)
+    # Inside SiteCORS (added first = innermost): cross-origin calls are judged as before.
+    app.add_middleware(MayContactFastPath, services=lambda: svc)
     app.add_middleware(SiteCORS, config=lambda: svc.config)
     app.add_middleware(OpenPixelFastPath, pipeline=lambda: app.state.email.pipeline)
     return app

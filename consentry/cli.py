@@ -14,6 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import cmp
 from cmp.adminkeys import generate_admin_key
@@ -143,7 +144,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     def banner() -> str:
         from cmp.app_state import Services
-        from consentry.demo import write_sample_email
+        from consentry.demo import MEMBER, MEMBER_PHONE, SAMPLE_TO, write_sample_email
 
         path = demo_config_path()
         svc = Services.build(load_config(path), Settings.load(path))
@@ -164,7 +165,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     open pixel    {sample.pixel}
     click         {sample.click}
     unsubscribe   {sample.unsubscribe}
+  demo member     {MEMBER} (e-mail {SAMPLE_TO}, phone {MEMBER_PHONE}, SMS opt-in at sign-up)
   try             curl -H 'Authorization: Bearer {key}' {base}/v1/sites/demo/ledger/verify
+    person        curl -H 'Authorization: Bearer {key}' {base}/v1/sites/demo/people/{MEMBER}
+    may-contact   curl -H 'Authorization: Bearer {key}' '{base}/v1/sites/demo/may-contact?channel=sms&to={quote(MEMBER_PHONE)}'
 Press Ctrl+C to stop."""
 
     return _start(args.host, args.port, 1, banner)

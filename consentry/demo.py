@@ -7,7 +7,8 @@ run, when, and what it cleans up. Hits are kept in memory, newest last, at /demo
 Two demo-only helpers besides the pages: `DemoRegion`, a middleware that lets a person try each
 regime from the page (?region=DE|US-CA|CN, remembered in a cookie) by setting the country headers
 the policy engine reads, and `write_sample_email`, which writes one tracked message for a sample
-recipient into the demo folder. Neither exists outside `consentry demo` (consentry.server adds
+recipient into the demo folder (and `seed_member`, a member with that address, a phone number
+and an SMS opt-in). Neither exists outside `consentry demo` (consentry.server adds
 them only in demo mode).
 """
 
@@ -32,6 +33,7 @@ from starlette.routing import BaseRoute, Route
 
 from cmp.api.assets import version
 from cmp.app_state import Services, open_checked
+from cmp.errors import FieldError
 from cmp.hints import make_hint
 
 # The assets are read once at startup; so is the version their URLs carry.
@@ -330,6 +332,36 @@ class DemoRegion:
         await self.app(scope, receive, send_with_cookie)
 
 
+# --- a demo member (demo only) ----------------------------------------------------------------
+
+MEMBER = "M-1001"
+MEMBER_PHONE = "+8613800138000"
+
+
+async def seed_member(svc: Services) -> None:
+    """The member the printed people and may-contact curls ask about: account M-1001 with the
+    sample recipient's e-mail address and a phone number linked, and an SMS opt-in ticked on
+    the sign-up form (the whole channel, whatever SMS lists the config has). Recorded only
+    when the demo's ledger knows nothing of them: whatever was done to them since (an opt-out
+    by API, operator or SMS reply) stands when the demo starts again."""
+    from cmp.people import parse_link, parse_person_event
+
+    people = svc.people
+    if await people.state("demo", MEMBER) is not None:
+        return
+    for ids in ({"email": [SAMPLE_TO], "phone": [MEMBER_PHONE]}, {"phone": [MEMBER_PHONE]}):
+        try:
+            await people.link("demo", MEMBER, parse_link({**ids, "method": "signup_form"}))
+            break
+        except FieldError:  # someone linked the address (or number) to another member
+            continue
+    else:
+        return
+    await people.record("demo", MEMBER, parse_person_event({
+        "method": "signup_form", "reference": "consentry demo: sign-up form",
+        "channels": [{"channel": "sms", "list": "*", "allowed": True}]}))
+
+
 # --- a sample tracked e-mail (demo only) ------------------------------------------------------
 
 SAMPLE_TO = "buyer@example.com"
@@ -364,11 +396,13 @@ def _links(body: str) -> tuple[str, str]:
 
 async def write_sample_email(svc: Services, folder: Path, base: str) -> SampleEmail:
     """Record a consent (with tracking) for a sample recipient, as an import would, and write
-    one tracked message for them into `folder`: what a sender would hand to its mail server."""
+    one tracked message for them into `folder`: what a sender would hand to its mail server.
+    The demo member (`seed_member`) is set up in the same go."""
     from pixel.email.service import EmailService
 
     await open_checked(svc.storage, svc.settings.database)
     try:
+        await seed_member(svc)
         email = EmailService.build(svc)
         await email.consents.import_consent(
             "demo", SAMPLE_TO, ["news"], tracking=True, country="DE", language="en",

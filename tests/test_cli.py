@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -211,12 +212,13 @@ def test_demo_serves_the_printed_config_url(tmp_path: Path) -> None:
     with server_process(args, env, tmp_path, f"http://127.0.0.1:{port}/healthz") as proc:
         assert proc.stdout is not None
         printed = []
-        for _ in range(20):
+        for _ in range(40):
             line = proc.stdout.readline()
             printed.append(line)
             if "Ctrl+C" in line:
                 break
         text = "".join(printed)
+        assert "Ctrl+C" in text, text
         urls = dict(re.findall(r"^\s+(config API|demo page|admin key)\s+(\S+)", text, re.M))
         assert f":{port}/" in urls["config API"], text
         r = httpx.get(urls["config API"], timeout=5)
@@ -228,4 +230,29 @@ def test_demo_serves_the_printed_config_url(tmp_path: Path) -> None:
         v = httpx.get(f"http://127.0.0.1:{port}/v1/sites/demo/ledger/verify",
                       headers={"Authorization": f"Bearer {urls['admin key']}"}, timeout=5)
         assert v.status_code == 200 and v.json()["ok"] is True
+        # The demo member, asked about with the printed curls as a person pastes them.
+        curls = dict(re.findall(r"^\s+(person|may-contact)\s+(curl .+)$", text, re.M))
+        assert set(curls) == {"person", "may-contact"}, text
+        member = json.loads(_curl(curls["person"]))
+        assert member["linked"] == {"email": 1, "phone": 1}
+        assert member["channels"]["sms"]["*"]["allowed"] is True
+        assert member["channels"]["email"]["news"]["allowed"] is True  # the sample recipient's
+        answer = json.loads(_curl(curls["may-contact"]))
+        assert answer["allowed"] is True and answer["reason"] == "allowed"
+        assert answer["event_id"] == member["channels"]["sms"]["*"]["event_id"]
+        export = httpx.get(f"http://127.0.0.1:{port}/v1/sites/demo/people/M-1001/export",
+                           headers={"Authorization": f"Bearer {urls['admin key']}"}, timeout=5)
+        opt_in = [e for doc in export.json()["subjects"].values() for e in doc["events"]
+                  if e["event_id"] == answer["event_id"]]
+        assert [e["method"] for e in opt_in] == ["signup_form"], export.text
     assert (tmp_path / "demo-data" / "consentry.db").exists()
+
+
+def _curl(command: str) -> str:
+    """Run a printed curl command line as a shell would split it (no shell)."""
+    argv = shlex.split(command)
+    assert argv[0] == "curl"
+    done = subprocess.run([*argv, "--silent", "--show-error", "--fail-with-body",
+                           "--max-time", "10"], capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0, (command, done.stdout, done.stderr)
+    return done.stdout

@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -65,19 +66,29 @@ def site_route(handler: SiteHandler) -> Callable[[Request], Awaitable[Response]]
 # --- routes behind a key (people, contact, asks, SMS compose) --------------------------------
 
 KeyedHandler = Callable[[Request, Services, str, str], Awaitable[Response]]
-_NO_KEY = "a valid API key for this site is required"
+NO_KEY = "a valid API key for this site is required"
+
+
+def authorise_token(token: str | None, svc: Services, site_id: str, site: SiteConfig,
+                    scope: str) -> tuple[str | None, tuple[int, str, str] | None]:
+    """(who, None) when the bearer `token` may act in `scope` on this site, else (None,
+    (status, field, message)) of the 401/403 — for plain-ASGI routes too."""
+    who = key_for_scope(token, svc.admin_hashes(site_id),
+                        [(k.name, k.hash, k.scopes) for k in site.api_keys], scope)
+    if who is None:
+        return None, (401, "authorization", NO_KEY)
+    if who is False:
+        return None, (403, "authorization", f"this key lacks the scope {scope}")
+    return str(who), None
 
 
 def authorise(request: Request, svc: Services, site_id: str, site: SiteConfig,
               scope: str) -> tuple[str | None, Response | None]:
     """(who, None) when the bearer key may act in `scope` here, else (None, the 401/403)."""
-    who = key_for_scope(bearer_token(request), svc.admin_hashes(site_id),
-                        [(k.name, k.hash, k.scopes) for k in site.api_keys], scope)
-    if who is None:
-        return None, error(401, "authorization", _NO_KEY)
-    if who is False:
-        return None, error(403, "authorization", f"this key lacks the scope {scope}")
-    return str(who), None
+    who, refused = authorise_token(bearer_token(request), svc, site_id, site, scope)
+    if refused is not None:
+        return None, error(*refused)
+    return who, None
 
 
 def keyed(scope: str) -> Callable[[KeyedHandler], Callable[[Request], Awaitable[Response]]]:
@@ -91,7 +102,7 @@ def keyed(scope: str) -> Callable[[KeyedHandler], Callable[[Request], Awaitable[
             site_id = request.path_params["site"]
             site = svc.config.sites.get(site_id)
             if site is None:
-                return error(401, "authorization", _NO_KEY)
+                return error(401, "authorization", NO_KEY)
             if scope == "admin":
                 if key_for_scope(bearer_token(request), svc.admin_hashes(site_id), [],
                                  scope) != "admin":
@@ -186,10 +197,22 @@ def single_param(request: Request, name: str) -> str | None:
     """A query parameter that grants something (a receipt's `access`): given twice it is a
     400, not whichever copy the framework picks (`?access=x&access=<genuine>` must not pass
     a check that read one copy while another layer logged or cached by the other)."""
-    values = request.query_params.getlist(name)
+    return single_value(request.query_params.getlist(name), name)
+
+
+def single_value(values: list[str], name: str) -> str | None:
     if len(values) > 1:
         raise FieldError(name, f"{name} given more than once")
     return values[0] if values else None
+
+
+def query_lists(query_string: bytes) -> dict[str, list[str]]:
+    """A raw query string as Starlette's QueryParams reads it (latin-1, blanks kept), for
+    plain-ASGI routes: name -> its values in order."""
+    out: dict[str, list[str]] = {}
+    for k, v in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        out.setdefault(k, []).append(v)
+    return out
 
 
 def gpc_from_headers(request: Request) -> bool:
@@ -220,10 +243,17 @@ def visitor_from(request: Request, settings: Settings) -> Visitor:
     )
 
 
+def bearer(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer …` header value, else None."""
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip() or None
+    return None
+
+
 def bearer_token(request: Request, cookie_name: str | None = None) -> str | None:
     auth = request.headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
-        return auth[7:].strip() or None
+        return bearer(auth)
     if cookie_name:
         return request.cookies.get(cookie_name)
     return None

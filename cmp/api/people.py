@@ -8,12 +8,27 @@ A key of site A is checked against site A's hashes only, so it never reaches sit
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cmp.api.http import NO_STORE, authorise, error, keyed, read_json, single_param
-from cmp.app_state import Services
+from cmp.api.http import (
+    NO_KEY,
+    NO_STORE,
+    STATUS,
+    authorise,
+    authorise_token,
+    bearer_token,
+    error,
+    keyed,
+    query_lists,
+    read_json,
+    single_value,
+)
+from cmp.app_state import Services, services
+from cmp.errors import DomainError
 from cmp.people import parse_link, parse_person_event
 
 __all__ = ["authorise", "keyed", "routes"]  # authorise and keyed live in cmp.api.http
@@ -49,15 +64,37 @@ async def post_person_event(request: Request, svc: Services, site_id: str, who: 
                         status_code=201, headers=NO_STORE)
 
 
-@keyed("contact:read")
-async def may_contact(request: Request, svc: Services, site_id: str, who: str) -> Response:
-    channel = single_param(request, "channel")
-    if channel is None:
-        return error(400, "channel", "channel is required: email, sms, push or phone")
-    answer = await svc.people.may_contact(
-        site_id, channel, to=single_param(request, "to"), person=single_param(request, "person"),
-        list_id=single_param(request, "list"))
-    return JSONResponse(answer.doc(), headers=NO_STORE)
+async def may_contact_answer(svc: Services, site_id: str, token: str | None,
+                             query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+    """The status and JSON body of `GET /v1/sites/{site}/may-contact`, from the bearer token
+    and the query (`query_lists`): the route below and the plain-ASGI fast path
+    (cmp/api/fastpath.py) both answer with this, so they cannot drift apart. An unknown site
+    is answered like a wrong key, as every keyed route does."""
+    site = svc.config.sites.get(site_id)
+    if site is None:
+        return 401, {"error": NO_KEY, "field": "authorization"}
+    _, refused = authorise_token(token, svc, site_id, site, "contact:read")
+    if refused is not None:
+        return refused[0], {"error": refused[2], "field": refused[1]}
+    try:
+        channel = single_value(query.get("channel", []), "channel")
+        if channel is None:
+            return 400, {"error": "channel is required: email, sms, push or phone",
+                         "field": "channel"}
+        answer = await svc.people.may_contact(
+            site_id, channel, to=single_value(query.get("to", []), "to"),
+            person=single_value(query.get("person", []), "person"),
+            list_id=single_value(query.get("list", []), "list"))
+    except DomainError as exc:
+        return STATUS[exc.kind], {"error": exc.message, "field": exc.field}
+    return 200, answer.doc()
+
+
+async def may_contact(request: Request) -> Response:
+    status, doc = await may_contact_answer(services(request), request.path_params["site"],
+                                           bearer_token(request),
+                                           query_lists(request.scope["query_string"]))
+    return JSONResponse(doc, status_code=status, headers=NO_STORE)
 
 
 @keyed("admin")

@@ -18,6 +18,12 @@ from cmp.storage.sqlite.people import apply_people
 from cmp.storage.sqlite.rollups import apply_consent
 from cmp.storage.writer import GroupCommitWriter
 
+# `+seq`: ordered by seq, SQLite (without ANALYZE statistics) walked the site's whole
+# (site, seq) index to skip a sort of a handful of rows, instead of the (site, subject) index:
+# 2.5 ms per call at 6,000 events, and a person's event or state read did it per subject.
+FOR_SUBJECT = (f"SELECT {EVENT_COLUMNS} FROM consent_events WHERE site = ? AND subject = ? "
+               "ORDER BY +seq")
+
 
 def write_events(db: sqlite3.Connection, events: list[NewEvent]) -> list[StoredEvent]:
     """One group-commit transaction: continue each site's chain from its stored head."""
@@ -88,9 +94,7 @@ class SQLiteLedger(SQLiteConnection):
             return [r[0] for r in await cur.fetchall()]
 
     async def events_for_subject(self, site: str, subject: str) -> list[StoredEvent]:
-        async with self._rconn.execute(
-            f"SELECT {EVENT_COLUMNS} FROM consent_events WHERE site = ? AND subject = ? ORDER BY seq",
-            (site, subject)) as cur:
+        async with self._rconn.execute(FOR_SUBJECT, (site, subject)) as cur:
             return [row_to_event(r) for r in await cur.fetchall()]
 
     async def notice(self, texts_hash: str) -> Notice | None:
