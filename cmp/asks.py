@@ -81,6 +81,17 @@ class AnswerIn(BaseModel):
     hint: str | None = Field(None, max_length=2048, description="the page's person hint")
 
 
+class NoticeIn(BaseModel):
+    """Body of POST /v1/sites/{site}/asks/notice: the GET's query, plus the page's person hint
+    (in a body, so the member's reference never lands in a URL or a log)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(max_length=4000)
+    lang: str | None = Field(None, max_length=35)
+    hint: str | None = Field(None, max_length=2048, description="the page's person hint")
+
+
 class WithdrawIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -206,33 +217,43 @@ class AskService:
             "recipient": {"id": r["id"], "name": r["name"], "contact": r["contact"],
                           "country": r["country"]},
             "data_categories": list(r["data_categories"]),
+            # the modal's row labels, so the notice kept is everything the person read
+            "labels": {k: texts.get(k) or _label(lang, k) for k in _LABELS["en"]},
             "buttons": {"agree": texts.get("ask_agree") or _DEFAULT_AGREE.get(lang, "I agree"),
                         "disagree": texts.get("ask_disagree") or
                         _DEFAULT_DISAGREE.get(lang, "I do not agree")},
         }
 
-    def view(self, site_id: str, token: str, lang: str | None) -> dict[str, Any]:
+    def view(self, site_id: str, token: str, lang: str | None,
+             hint: str | None = None) -> dict[str, Any]:
+        """The notice to show; with the page's person hint, only to the person asked."""
         site = self.people.site(site_id)
         ask = self.verify(site_id, token)
+        self._mine(site_id, ask, hint)
         language = lang if lang in site.languages else _closest(lang, site.languages) or \
             site.lang_default
         shown = self.notice(site, ask, language)
         return {"ask_id": ask.ask_id, "expires": ask.expires, "notice": shown,
                 "texts_hash": hashlib.sha256(canonical_json(shown)).hexdigest()}
 
+    def _mine(self, site_id: str, ask: Ask, hint: str | None) -> None:
+        """The page says who is signed in (its person hint): an ask made for another member is
+        not theirs to see or answer. No hint: the token alone decides."""
+        if hint is None:
+            return
+        try:
+            who = self.people.verify_hint(site_id, hint)
+        except HintError:
+            raise FieldError("hint", "the page's person hint is not valid",
+                             ErrorKind.FORBIDDEN) from None
+        if self.people.person_id(site_id, who.ref) != ask.person:
+            raise FieldError("token", "this ask is for another person", ErrorKind.FORBIDDEN)
+
     async def answer(self, site_id: str, body: AnswerIn) -> StoredEvent:
         """Record the person's answer to an ask; durable on return."""
         site = self.people.site(site_id)
         ask = self.verify(site_id, body.token)
-        if body.hint is not None:
-            # The page says who is signed in: an ask made for another member is not theirs.
-            try:
-                hint = self.people.verify_hint(site_id, body.hint)
-            except HintError:
-                raise FieldError("hint", "the page's person hint is not valid",
-                                 ErrorKind.FORBIDDEN) from None
-            if self.people.person_id(site_id, hint.ref) != ask.person:
-                raise FieldError("token", "this ask is for another person", ErrorKind.FORBIDDEN)
+        self._mine(site_id, ask, body.hint)
         if body.language not in site.languages:
             raise FieldError("language", f"{body.language!r} is not one of {site.languages}")
         shown = self.notice(site, ask, body.language)
@@ -386,6 +407,22 @@ _DEFAULT_AGREE = {"en": "I agree", "zh-CN": "我同意"}
 _DEFAULT_DISAGREE = {"en": "I do not agree", "zh-CN": "我不同意"}
 
 
+_LABELS = {
+    "en": {"recipient": "Recipient", "recipient_contact": "Recipient's contact",
+           "recipient_country": "Country or region", "purpose": "Purpose",
+           "method": "How it is processed", "data_categories": "Personal information involved",
+           "rights": "Your rights and how to use them"},
+    "zh": {"recipient": "接收方", "recipient_contact": "接收方联系方式",
+           "recipient_country": "所在国家或地区", "purpose": "处理目的", "method": "处理方式",
+           "data_categories": "涉及的个人信息种类", "rights": "您的权利及行使方式"},
+}
+
+
+def _label(lang: str, key: str) -> str:
+    """A row label the site's banner texts do not set, in the notice's language."""
+    return _LABELS.get(lang.split("-")[0].lower(), _LABELS["en"])[key]
+
+
 def _closest(lang: str | None, languages: list[str]) -> str | None:
     if not lang:
         return None
@@ -401,4 +438,4 @@ def current_year() -> int:
     return utc_now().year
 
 
-__all__ = ["Ask", "AskIn", "AskService", "AnswerIn", "Grant", "WithdrawIn", "channel_of", "iso"]
+__all__ = ["Ask", "AskIn", "AskService", "AnswerIn", "NoticeIn", "Grant", "WithdrawIn", "channel_of", "iso"]

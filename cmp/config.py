@@ -411,6 +411,12 @@ Channel = Literal["email", "sms", "push", "phone"]
 CHANNELS: tuple[Channel, ...] = ("email", "sms", "push", "phone")
 
 
+# Browser capabilities a site may put behind consent (`[sites.X.permissions]`); notifications
+# covers push subscriptions too.
+Capability = Literal["camera", "microphone", "notifications", "geolocation"]
+CAPABILITIES: tuple[str, ...] = ("camera", "microphone", "notifications", "geolocation")
+
+
 class SiteConfig(_Strict):
     name: str
     origins: list[str] = []
@@ -442,6 +448,10 @@ class SiteConfig(_Strict):
     email: EmailConfig | None = None
     tags: dict[Ident, Tag] = {}
     beacon: BeaconConfig | None = None
+    # Browser capabilities behind consent: the banner's permissions module asks just in time,
+    # before the browser's own prompt (static/js/permissions.js). Each names a purpose or a
+    # (banner) separate item.
+    permissions: dict[Capability, Ident] = {}
 
     @field_validator("languages")
     @classmethod
@@ -510,6 +520,15 @@ class SiteConfig(_Strict):
                 problems.append(f"beacon.purpose: unknown purpose {self.beacon.purpose!r}")
             if self.beacon.vendor is not None and self.beacon.vendor not in self.vendors:
                 problems.append(f"beacon.vendor: unknown vendor {self.beacon.vendor!r}")
+        for cap, target in self.permissions.items():
+            if target in self.purposes and target in self.separate:
+                problems.append(f"permissions.{cap}: {target!r} is both a purpose and a separate "
+                                "item; rename one")
+            elif target in self.separate and self.separate[target].per_recipient:
+                problems.append(f"permissions.{cap}: {target!r} is asked per recipient, in "
+                                "context; a permission needs a purpose or a banner item")
+            elif target not in self.purposes and target not in self.separate:
+                problems.append(f"permissions.{cap}: unknown purpose or separate item {target!r}")
         names = [k.name for k in self.api_keys]
         for name in sorted({n for n in names if names.count(n) > 1}):
             problems.append(f"api_keys: the name {name!r} is used twice")

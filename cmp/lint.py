@@ -52,6 +52,7 @@ def lint(config: Config, settings: Settings | None = None) -> list[str]:
         out += _separate(p, site)
         out += _tags(p, site)
         out += _channels(p, site)
+        out += _permissions(p, site)
         if not site.admin_key_hashes:
             out.append(
                 f"{p}.admin_key_hashes: none set, so nobody can open the dashboard or the admin "
@@ -215,6 +216,14 @@ def _per_recipient(sp: str, item: SeparateItem, langs: list[str], article: str,
         # the ask may narrow them; the item says what may ever be given
         out.append(f"{sp}.data_categories: missing; PIPL {article} requires it")
     return out
+
+
+def _permissions(p: str, site: SiteConfig) -> list[str]:
+    """A capability behind a necessary purpose is never asked: the mapping would do nothing."""
+    return [f"{p}.permissions.{cap}: {t!r} is necessary (always granted), so the prompt "
+            "would never ask; map it to an optional purpose or a separate item"
+            for cap, t in site.permissions.items()
+            if t in site.purposes and site.purposes[t].necessary]
 
 
 def _tags(p: str, site: SiteConfig) -> list[str]:

@@ -154,6 +154,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
   try a regime    {base}/?region=DE  ·  ?region=US-CA  ·  ?region=CN
   tag gate page   {base}/demo/tags
   signed in       {base}/demo/member?ref=M-1001   (two browsers: the choice follows the member)
+  in-context ask  {base}/demo/inquiry   (reply to an overseas buyer; cloud exhibition camera)
   what ran        {base}/demo/hits
   dashboard       {base}/dashboard/   (log in with the admin key)
   config API      {base}/v1/sites/demo/config

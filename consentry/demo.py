@@ -32,8 +32,10 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import BaseRoute, Route
 
 from cmp.api.assets import version
+from cmp.api.http import field_error
 from cmp.app_state import Services, open_checked
-from cmp.errors import FieldError
+from cmp.asks import AskIn, parse
+from cmp.errors import DomainError, FieldError
 from cmp.hints import make_hint
 
 # The assets are read once at startup; so is the version their URLs carry.
@@ -247,12 +249,119 @@ async def static(request: Request) -> Response:
     return FileResponse(path, headers={"Cache-Control": "no-cache"})
 
 
+# --- replying to an overseas buyer (per-recipient ask) and the cloud exhibition ---------------
+
+# Fictional buyers; the ask carries one of them to the member's page.
+BUYERS: dict[str, dict[str, Any]] = {
+    "B-1": {"id": "B-1", "name": "Nordlicht Handel GmbH", "contact": "sourcing@nordlicht.example",
+            "country": "DE"},
+    "B-2": {"id": "B-2", "name": "Maple & Pine Imports Ltd.", "contact": "+1 604 555 0142",
+            "country": "CA"},
+}
+INQUIRY_TEXT = {
+    "en": {"title": "Inquiry from an overseas buyer (Consentry demo)", "from": "Inquiry from",
+           "body": "We are looking for 2,000 stainless-steel vacuum flasks (500 ml) with our "
+                   "logo, delivery in 60 days. Please send your best FOB price.",
+           "reply": "Reply", "exhibition": "Cloud exhibition",
+           "join": "Join the cloud exhibition (camera and microphone)",
+           "notify": "Remind me of exhibitions (notifications)",
+           "mine": "Who may receive my data", "member": "Signed in as member {ref}.",
+           "intro": "Replying gives this buyer your e-mail and IP address, so Tuiqiqi asks "
+                    "first: Consentry.ask(token) with an ask the backend made for this member "
+                    "and this buyer. The exhibition button calls getUserMedia, held until the "
+                    "consent dialog is answered."},
+    "zh-CN": {"title": "境外买家询盘（Consentry 演示）", "from": "询盘来自",
+              "body": "我们需要 2000 个带我方标志的 500 毫升不锈钢保温杯，60 天内交货。请报最优 FOB 价格。",
+              "reply": "回复", "exhibition": "云展会", "join": "进入云展会（摄像头和麦克风）",
+              "notify": "提醒我展会信息（通知）", "mine": "哪些接收方可以获得我的信息",
+              "member": "已以会员 {ref} 的身份登录。",
+              "intro": "回复会把您的电子邮箱地址和 IP 地址提供给该买家，因此 Tuiqiqi 会先征求您的同意："
+                       "后端为该会员和该买家创建一次询问，页面调用 Consentry.ask(token)。展会按钮调用 "
+                       "getUserMedia，在您回答同意对话框之前不会继续。"},
+}
+INQUIRY_PAGE = """<!doctype html>
+<html lang="{lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<script src="/cmp.js?v={version}" data-site="demo" data-tags="off" data-person="{hint}"
+ nonce="{nonce}"></script>
+<link rel="stylesheet" href="/demo/static/demo.css">
+</head><body>
+<header><strong>Tuiqiqi</strong> · <a href="/">/</a> · <a href="/demo/inquiry">/demo/inquiry</a>
+ · <a href="{mine_url}" id="demo-mine">{mine}</a></header>
+<main data-ref="{ref}" data-buyer="{buyer_id}">
+<h1>{title}</h1>
+<p>{member}</p>
+<p>{intro}</p>
+<section><h2>{from} {buyer_name} ({buyer_country})</h2>
+<p>{body}</p>
+<p><button type="button" id="demo-reply">{reply}</button></p>
+<p id="demo-ask-result" role="status"></p></section>
+<section><h2>{exhibition}</h2>
+<p><button type="button" id="demo-join">{join}</button>
+<button type="button" id="demo-notify">{notify}</button></p>
+<video id="demo-camera" muted playsinline width="320" height="180" hidden></video>
+<p id="demo-perm-result" role="status"></p></section>
+</main>
+<script src="/demo/static/inquiry.js" nonce="{nonce}"></script>
+</body></html>"""
+
+
+def _member_ref(request: Request) -> str | None:
+    ref = request.query_params.get("ref") or "M-1001"
+    return ref if len(ref) <= 64 and ref.isprintable() else None
+
+
+async def inquiry_page(request: Request) -> Response:
+    """A signed-in member's inquiry page (`?ref=`, default M-1001; `?buyer=B-1|B-2`) under the
+    strict CSP: the banner's optional modules load by its nonce."""
+    ref = _member_ref(request)
+    buyer = BUYERS.get(request.query_params.get("buyer") or "B-1")
+    if ref is None or buyer is None:
+        return JSONResponse({"error": "ref: at most 64 printable characters; buyer: "
+                             f"one of {sorted(BUYERS)}", "field": "ref" if ref is None
+                             else "buyer"}, status_code=400)
+    svc: Services = request.app.state.services
+    lang = _language(request)
+    t = {k: html.escape(v) for k, v in INQUIRY_TEXT[lang].items()}
+    token, _ = svc.asks.self_service_token("demo", ref)
+    nonce = secrets.token_urlsafe(16)
+    page = INQUIRY_PAGE.format(
+        lang=lang, version=_version(), nonce=nonce, ref=html.escape(ref),
+        hint=html.escape(make_hint(svc.keyring.site("demo").hint_key, "demo", ref)),
+        mine_url=f"/p/demo/me/{token}?lang={lang}", buyer_id=buyer["id"],
+        buyer_name=html.escape(buyer["name"]), buyer_country=buyer["country"],
+        **{**t, "member": t["member"].format(ref=html.escape(ref))})
+    return HTMLResponse(page, headers={"Content-Security-Policy": STRICT_CSP.format(nonce=nonce),
+                                       "Cache-Control": "no-store", "Vary": "Accept-Language"})
+
+
+async def inquiry_ask(request: Request) -> Response:
+    """What the customer's backend does when the member presses Reply: an ask for this member
+    and this buyer (POST /v1/sites/demo/asks, here in-process), its token to the page."""
+    try:
+        body = await request.json()
+        ref, buyer = str(body["ref"]), BUYERS[str(body["buyer"])]
+    except (ValueError, KeyError, TypeError):
+        return JSONResponse({"error": "send {ref, buyer}", "field": "body"}, status_code=400)
+    svc: Services = request.app.state.services
+    try:
+        ask_id, token, expires = svc.asks.create("demo", parse(AskIn, {
+            "item": "overseas_buyer_reply", "person": ref, "recipient": buyer}))
+    except DomainError as exc:
+        return field_error(exc)
+    return JSONResponse({"ask_id": ask_id, "token": token, "expires": expires},
+                        headers={"Cache-Control": "no-store"})
+
+
 def demo_routes() -> list[BaseRoute]:
     return [
         Route("/", demo_page, methods=["GET"]),
         Route("/demo/csp", csp_page, methods=["GET"]),
         Route("/demo/tags", tags_page, methods=["GET"]),
         Route("/demo/member", member_page, methods=["GET"]),
+        Route("/demo/inquiry", inquiry_page, methods=["GET"]),
+        Route("/demo/inquiry/ask", inquiry_ask, methods=["POST"]),
         Route("/demo/hit", hit, methods=["GET"]),
         Route("/demo/hits", hits, methods=["GET"]),
         Route("/demo/video", video, methods=["GET"]),

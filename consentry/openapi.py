@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cmp import __version__
-from cmp.asks import AnswerIn, AskIn, WithdrawIn
+from cmp.asks import AnswerIn, AskIn, NoticeIn, WithdrawIn
 from cmp.consent import ConsentIn
 from cmp.identify import IdentifyIn
 from cmp.people import LinkIn, PersonEventIn
@@ -64,6 +64,13 @@ OPERATIONS: list[tuple[str, str, str, list[dict[str, Any]], str | None, list[Any
      [SITE, *({"name": n, "in": "query", "required": True,
                "schema": {"type": "integer", "minimum": 1, "maximum": 999999999999999999}}
               for n in ("first", "second"))], None, None, "200"),
+    # The banner's optional modules: /cmp.js fetches them itself, only for sites that use them.
+    ("get", "/cmp-ask.js", "The ask modal module for Consentry.ask(token) (loaded by /cmp.js)",
+     [{"name": "v", "in": "query", "schema": {"type": "string"},
+       "description": "the banner's version: immutable caching"}], None, None, "200"),
+    ("get", "/cmp-permissions.js", "The permission prompts module (loaded by /cmp.js for a site "
+     "with [permissions])", [{"name": "v", "in": "query", "schema": {"type": "string"}}],
+     None, None, "200"),
     ("get", "/.well-known/gpc.json", "Global Privacy Control support", [], None, None, "200"),
     ("get", "/healthz", "Health check", [], None, None, "200"),
     ("get", "/metrics", "Prometheus metrics", [], None, None, "200"),
@@ -153,6 +160,10 @@ OPERATIONS += [
      "The notice an ask shows, in the page's language, with the recipient's fields, and its hash",
      [SITE, _Q("token", "the ask token", True), _Q("lang", "the page's language")],
      None, None, "200"),
+    ("post", "/v1/sites/{site}/asks/notice",
+     "The same notice for the signed-in member only: the page's person hint in the body "
+     "(never in a URL); an ask made for another person is refused (403)",
+     [SITE], "NoticeIn", None, "200"),
     ("post", "/v1/sites/{site}/asks/answer",
      "Record the person's answer to an ask (a ledger event naming the recipient and the hash "
      "of the notice shown)", [SITE], "AnswerIn", None, "201"),
@@ -211,6 +222,9 @@ _PAGE_ANSWERS = {"200": {"description": "A page", "content": _HTML},
                          "content": _HTML},
                  "410": {"description": "Expired link", "content": _HTML},
                  "4XX": _JSON_ERROR}
+_JS_ANSWERS = {"200": {"description": "The module, minified (gzip when accepted)",
+                       "content": {"text/javascript": {"schema": {"type": "string"}}}},
+               "304": {"description": "Not modified (If-None-Match)"}}
 RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/e/o/{token}.gif"): _GIF_ANSWERS,
     ("get", "/b"): _GIF_ANSWERS,
@@ -226,6 +240,8 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/e/s/{token}"): _PAGE_ANSWERS,
     ("get", "/p/{site}/me/{token}"): _PAGE_OR_ERROR,
     ("post", "/p/{site}/me/{token}"): {**_PAGE_OR_ERROR, "4XX": _JSON_ERROR},
+    ("get", "/cmp-ask.js"): _JS_ANSWERS,
+    ("get", "/cmp-permissions.js"): _JS_ANSWERS,
     ("get", "/metrics"): {"200": {"description": "Prometheus text format",
                                   "content": {"text/plain": {"schema": {"type": "string"}}}}},
 }
@@ -302,7 +318,7 @@ def openapi_document() -> dict[str, Any]:
                 "ConsentIn": ConsentIn.model_json_schema(),
                 "IdentifyIn": IdentifyIn.model_json_schema(),
                 "SignupIn": SignupIn.model_json_schema(),
-                **_with_defs(LinkIn, PersonEventIn, AskIn, AnswerIn, WithdrawIn),
+                **_with_defs(LinkIn, PersonEventIn, AskIn, AnswerIn, NoticeIn, WithdrawIn),
                 "InboundIn": InboundIn.model_json_schema(),
                 "ComposeIn": ComposeIn.model_json_schema(),
                 "Beacon": _beacon_schema(),

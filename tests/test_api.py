@@ -91,7 +91,7 @@ async def test_post_custom_consent_records_the_proof(client: httpx.AsyncClient, 
     # one entry for every purpose, vendor and separate item of the site
     assert set(choices["purposes"]) == set(site.purposes)
     assert set(choices["vendors"]) == set(site.vendors)
-    assert set(choices["separate"]) == set(site.separate)
+    assert set(choices["separate"]) == set(site.banner_separate)
     assert choices["purposes"]["necessary"] is True
     assert choices["purposes"]["analytics"] is True
     assert choices["purposes"]["marketing"] is False
@@ -99,7 +99,7 @@ async def test_post_custom_consent_records_the_proof(client: httpx.AsyncClient, 
     assert choices["vendors"]["sensors_data"] is True
     assert choices["vendors"]["google_ads"] is False  # its purpose is refused
     assert choices["vendors"]["netease_yidun"] is True  # necessary-only vendor
-    assert choices["separate"] == {sid: sid == "overseas_buyers" for sid in site.separate}
+    assert choices["separate"] == {sid: sid == "overseas_buyers" for sid in site.banner_separate}
     assert row["personal"]["ip"] == CLIENT_IP_TRUNCATED
     assert row["personal"]["subject"] == out["consent_id"]
 
@@ -145,7 +145,7 @@ async def test_accept_all_never_grants_a_separate_item(client: httpx.AsyncClient
     choices = event_row(db, r.json()["event_id"])["payload"]["choices"]
     assert all(choices["purposes"].values())
     assert all(choices["vendors"].values())
-    assert choices["separate"] == dict.fromkeys(site.separate, False)
+    assert choices["separate"] == dict.fromkeys(site.banner_separate, False)
     # One explicit action per item: only the item named is granted.
     r = await post(client, {"action": "accept_all", "revision": 1,
                             "separate": {"facial_biometrics": True}}, country="CN")
@@ -295,7 +295,7 @@ async def test_config_language_from_accept_language_and_query(client: httpx.Asyn
         assert cfg["revision"] == site.revision
         assert {"regime", "gpc", "defaults", "model"} <= set(cfg)
         assert [v["id"] for v in cfg["vendors"]] == list(site.vendors)
-        assert [s["id"] for s in cfg["separate"]] == list(site.separate)
+        assert [s["id"] for s in cfg["separate"]] == list(site.banner_separate)
 
 
 async def test_zh_consent_records_the_chinese_notice(client: httpx.AsyncClient, svc: Services,

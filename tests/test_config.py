@@ -92,6 +92,7 @@ def test_demo_separate_items(demo: SiteConfig) -> None:
     assert kinds == {
         "overseas_buyers": SeparateKind.CROSS_BORDER,
         "overseas_storage": SeparateKind.CROSS_BORDER,
+        "overseas_buyer_reply": SeparateKind.CROSS_BORDER,
         "facial_biometrics": SeparateKind.SENSITIVE,
         "buyer_contact": SeparateKind.THIRD_PARTY,
         "public_profile": SeparateKind.PUBLIC_DISCLOSURE,

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from cmp.api.http import NO_STORE, error, field_error, keyed, read_json, single_param, site_route
 from cmp.app_state import Services, services
-from cmp.asks import AnswerIn, AskIn, WithdrawIn, current_year, filing, parse
+from cmp.asks import AnswerIn, AskIn, NoticeIn, WithdrawIn, current_year, filing, parse
 from cmp.config import SiteConfig
 from cmp.errors import DomainError, ErrorKind, FieldError
 
@@ -34,6 +34,15 @@ async def ask_notice(request: Request, svc: Services, site_id: str, site: SiteCo
     if not token:
         return error(400, "token", "token is required")
     return JSONResponse(svc.asks.view(site_id, token, single_param(request, "lang")),
+                        headers=NO_STORE)
+
+
+@site_route
+async def ask_notice_for(request: Request, svc: Services, site_id: str,
+                         site: SiteConfig) -> Response:
+    """The notice for the signed-in member only (the banner's ask module with a person hint)."""
+    body: NoticeIn = parse(NoticeIn, await read_json(request, BODY_LIMIT))
+    return JSONResponse(svc.asks.view(site_id, body.token, body.lang, body.hint),
                         headers=NO_STORE)
 
 
@@ -205,6 +214,7 @@ async def self_service(request: Request) -> Response:
 routes = [
     Route("/v1/sites/{site}/asks", create_ask, methods=["POST"]),
     Route("/v1/sites/{site}/asks/notice", ask_notice, methods=["GET"]),
+    Route("/v1/sites/{site}/asks/notice", ask_notice_for, methods=["POST"]),
     Route("/v1/sites/{site}/asks/answer", ask_answer, methods=["POST"]),
     Route("/v1/sites/{site}/asks/counts", yearly_counts, methods=["GET"]),
     Route("/v1/sites/{site}/people/{ref}/grants", check_grant, methods=["GET"]),

@@ -35,12 +35,23 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 # through state.js's four-call interface), start boots everything and comes last.
 BANNER_JS = ("signals.js", "grants.js", "state.js", "gate.js", "api.js", "ui.js", "start.js")
 BANNER_CSS = "cmp.css"
+# Optional modules, each its own script (/cmp-<name>.js) that the base fetches only when a
+# site uses it: Consentry.ask(token) pulls in the ask modal, a config answer with `permissions`
+# the permission prompts. modal.js is their shared dialog; each list is joined like BANNER_JS.
+MODULES: dict[str, tuple[str, ...]] = {"ask": ("modal.js", "ask.js"),
+                                       "permissions": ("modal.js", "permissions.js")}
 # One function around all modules: nothing leaks into the page but window.Consentry. Without a
 # currentScript (a module script, an eval) or with a second copy on the page, it does nothing.
 _JS_HEAD = ('/*! Consentry banner | no dependencies | <script src=".../cmp.js" data-site="ID"> '
             'first in <head> */\n(function (w, d) {\n"use strict";\nvar me = d.currentScript;\n'
             "if (!me || w.Consentry) return;\n")
 _JS_TAIL = "})(window, document);\n"
+# A module hands its factory to the base (Consentry._m), which calls it with the few internals
+# it shares (`core`) once: a copy of the script loaded twice, or without the base, does nothing.
+_MOD_HEAD = ('/*! Consentry {name} module | loaded by /cmp.js when needed */\n'
+             '(function (w, d) {{\n"use strict";\nvar C = w.Consentry;\n'
+             'if (C && C._m) C._m("{name}", function (core) {{\n')
+_MOD_TAIL = "return mod;\n});\n})(window, document);\n"
 
 
 def static_dir() -> Path:
@@ -57,13 +68,21 @@ def static_dir() -> Path:
 def sources(directory: Path | None = None) -> list[Path]:
     """Every file the banner is made of: what the version and the wheel must cover."""
     d = directory or static_dir()
-    return [d / name for name in (*BANNER_JS, BANNER_CSS)]
+    modules = dict.fromkeys(n for names in MODULES.values() for n in names)
+    return [d / name for name in (*BANNER_JS, BANNER_CSS, *modules)]
 
 
 def banner_js(directory: Path | None = None) -> str:
     """The source of /cmp.js: the modules joined, unminified."""
     d = directory or static_dir()
     return _JS_HEAD + "".join((d / name).read_text("utf-8") for name in BANNER_JS) + _JS_TAIL
+
+
+def module_js(name: str, directory: Path | None = None) -> str:
+    """The source of /cmp-<name>.js: the module's files joined, unminified."""
+    d = directory or static_dir()
+    return (_MOD_HEAD.format(name=name) + "".join((d / f).read_text("utf-8")
+                                                  for f in MODULES[name]) + _MOD_TAIL)
 
 
 def banner_css(directory: Path | None = None) -> str:
@@ -125,12 +144,16 @@ def _handler(asset: Asset):  # type: ignore[no-untyped-def]
 def asset_routes(directory: Path | None = None) -> list[Route]:
     js = Asset.load(banner_js(directory), "text/javascript; charset=utf-8", minify_js)
     css = Asset.load(banner_css(directory), "text/css; charset=utf-8", minify_css)
+    mods = [Route(f"/cmp-{name}.js", _handler(Asset.load(
+        module_js(name, directory), "text/javascript; charset=utf-8", minify_js)), methods=["GET"])
+        for name in MODULES]
     return [Route("/cmp.js", _handler(js), methods=["GET"]),
-            Route("/cmp.css", _handler(css), methods=["GET"])]
+            Route("/cmp.css", _handler(css), methods=["GET"]), *mods]
 
 
 def version(directory: Path | None = None) -> str:
-    """One version for both files (cmp.js asks for cmp.css with its own query string), over
-    every source module and the way they are joined."""
-    text = banner_js(directory) + "\0" + banner_css(directory)
+    """One version for every file (cmp.js asks for cmp.css and its modules with its own query
+    string), over every source module and the way they are joined."""
+    text = "\0".join([banner_js(directory), banner_css(directory),
+                      *(module_js(name, directory) for name in MODULES)])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]

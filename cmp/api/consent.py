@@ -73,6 +73,9 @@ def banner_config(svc: Services, site_id: str, site: SiteConfig, d: Decision) ->
         "endpoints": {"consent": f"{base}/consent", **({"tags": f"{base}/tags"} if site.tags else {})},
         # The purpose Consentry.track() needs (None: the beacon is off for this site).
         "beacon": {"purpose": b.purpose} if (b := site.beacon_config) else None,
+        # Only where mapped: the banner loads its permissions module for this key alone.
+        **({"permissions": {cap: {"purpose" if t in site.purposes else "separate": t}
+                            for cap, t in site.permissions.items()}} if site.permissions else {}),
     }
 
 

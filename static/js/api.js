@@ -76,6 +76,21 @@ function withdraw() {
   });
 }
 
+// Optional modules (/cmp-ask.js, /cmp-permissions.js) are scripts of their own, fetched on
+// first need with this script's version and nonce (a CSP that trusts the banner trusts them).
+// Each hands its factory to Consentry._m and gets the few internals it shares.
+var mods = {}, waiting = {};
+function need(name) {
+  return mods[name] || (mods[name] = new Promise(function (ok, no) {
+    var s = d.createElement("script");
+    waiting[name] = ok;
+    s.src = BASE + "/cmp-" + name + ".js" + src.search;
+    s.nonce = me.nonce;
+    s.onerror = function () { delete mods[name]; no(new Error("Consentry: " + s.src + " did not load")); };
+    d.head.appendChild(s);
+  }));
+}
+
 var api = w.Consentry = {
   getConsent: function () {
     return state && JSON.parse(JSON.stringify(state));
@@ -98,6 +113,18 @@ var api = w.Consentry = {
       }
       return api.getConsent();
     });
+  },
+  // One per-recipient item for one recipient, asked in context: the backend's ask token in,
+  // {agreed, event_id} out (the modal is in /cmp-ask.js).
+  ask: function (t) {
+    return ready.then(function () { return need("ask"); }).then(function (m) { return m.ask(t); });
+  },
+  _m: function (name, make) {
+    var ok = waiting[name];
+    delete waiting[name];
+    if (ok) ok(make({ API: API, ready: ready, lang: lang, granted: granted, post: post, ui: kit,
+      cfg: function () { return cfg; }, state: function () { return state || eff; },
+      hint: function () { return hint; } }));
   },
   // A page event through the beacon (sendBeacon, text/plain: no preflight), only if allowed.
   track: function (name, props) {

@@ -48,6 +48,7 @@ var ready = api.ready = readCookie(cookieName).then(function (t) {
   observer.observe(d.documentElement, { childList: true, subtree: true });  // then scan all
   setState(cfg.consent, true);
   tags();
+  if (cfg.permissions) need("permissions");  // its prompts wrap the browser's from now on
   return Promise.all([css, new Promise(function (ok) {
     if (d.body) ok(); else d.addEventListener("DOMContentLoaded", ok);
   }), new Promise(function (ok) { setTimeout(ok, 0); })]).then(function () {

@@ -212,3 +212,5 @@ function allow(v, p) {
   return post("custom", c);
 }
 useUI(view);
+// What the optional modules build their dialogs with: the same helpers, the same texts.
+var kit = { h: h, btn: btn, row: row, T: T };
