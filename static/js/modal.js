@@ -11,7 +11,8 @@ function modal(o) {
     var box = h("div", { cls: "cmp-dialog", role: "dialog", "aria-modal": "true",
       "aria-labelledby": "cmp-qt" + n, "aria-describedby": "cmp-qd" + n, tabIndex: -1 }, [
       h("div", { cls: "cmp-head" }, [h("h2", { cls: "cmp-title", id: "cmp-qt" + n, text: o.title })]),
-      h("div", { cls: "cmp-body" }, [h("p", { id: "cmp-qd" + n, text: o.description || "" })]
+      // focusable: a long notice scrolls, and a keyboard must be able to scroll it
+      h("div", { cls: "cmp-body", tabIndex: 0, role: "group", "aria-labelledby": "cmp-qt" + n }, [h("p", { id: "cmp-qd" + n, text: o.description || "" })]
         .concat(o.body || [])),
       // the same class for both: neither answer looks like the default
       h("div", { cls: "cmp-actions cmp-foot" }, [
@@ -33,7 +34,7 @@ function modal(o) {
     root.addEventListener("keydown", function (e) {
       if (e.key == "Escape") { e.preventDefault(); return end(null); }
       if (e.key != "Tab") return;
-      var f = [].filter.call(root.querySelectorAll("button,a[href]"), function (x) {
+      var f = [].filter.call(root.querySelectorAll("[tabindex='0'],button,a[href]"), function (x) {
         return !x.disabled && x.getClientRects().length;
       });
       var first = f[0], last = f[f.length - 1], a = d.activeElement;
