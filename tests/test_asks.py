@@ -307,3 +307,25 @@ async def test_export_receipt_and_state_show_per_recipient_grants(world: World) 
     export = (await world.client.get("/v1/sites/alpha/people/M-20/export",
                                      headers=world.auth(world.admin))).json()
     assert export["state"]["recipients"]["buyer_share"]["B-77"]["event_id"] == event_id
+
+
+async def test_the_notice_for_the_signed_in_member_only(world: World) -> None:
+    """POST notice: the page's person hint in the body; another member's ask shows nothing."""
+    token = (await world.ask(person="M-30")).json()["token"]
+    got = await world.notice(token, "zh-CN")
+    # the modal's row labels are part of what is shown, so of the notice kept
+    assert got["notice"]["labels"]["recipient_contact"] == "接收方联系方式"
+    r = await world.client.post("/v1/sites/alpha/asks/notice", json={
+        "token": token, "lang": "zh-CN", "hint": world.hint("M-30")})
+    assert r.status_code == 200 and r.json()["texts_hash"] == got["texts_hash"]
+    r = await world.client.post("/v1/sites/alpha/asks/notice", json={
+        "token": token, "lang": "en", "hint": world.hint("M-31")})
+    assert r.status_code == 403 and r.json()["field"] == "token"
+    assert "another person" in r.json()["error"]
+    r = await world.client.post("/v1/sites/alpha/asks/notice", json={
+        "token": token, "hint": world.hint("M-30")[:-2] + "xx"})
+    assert r.status_code == 403 and r.json()["field"] == "hint"
+    r = await world.client.post("/v1/sites/alpha/asks/notice", json={"token": token, "x": 1})
+    assert r.status_code == 400 and r.json()["field"] == "x"
+    # nothing was answered by any of it
+    assert (await world.check("M-30"))["event_id"] is None

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import httpx
 
-from cmp.api.assets import BANNER_JS, banner_css, banner_js, sources, static_dir, version
+from cmp.api.assets import (
+    BANNER_JS,
+    MODULES,
+    banner_css,
+    banner_js,
+    module_js,
+    sources,
+    static_dir,
+    version,
+)
 
 # The banner's size budget (issue 11): both files, gzipped as served, on a visitor's first page.
 BUDGET = 10_000
@@ -72,7 +81,7 @@ def test_version_covers_every_module(tmp_path: Path) -> None:
         (tmp_path / p.name).write_bytes(p.read_bytes())
     before = version(tmp_path)
     assert before == version()
-    for name in BANNER_JS:
+    for name in dict.fromkeys([*BANNER_JS, *(n for names in MODULES.values() for n in names)]):
         f = tmp_path / name
         f.write_text(f.read_text("utf-8") + "\n// changed\n", "utf-8")
         after = version(tmp_path)
@@ -86,3 +95,20 @@ async def test_etag_follows_the_served_bytes(client: httpx.AsyncClient) -> None:
     assert first.headers["etag"] == f'"{hashlib.sha256(first.content).hexdigest()[:20]}"'
     again = await client.get("/cmp.js", headers={"If-None-Match": first.headers["etag"]})
     assert again.status_code == 304
+
+
+async def test_optional_modules_are_their_own_scripts(client: httpx.AsyncClient) -> None:
+    """The ask modal and the permission prompts never weigh on the base: their code is only in
+    /cmp-<name>.js, served minified and cached like the banner."""
+    base = (await client.get("/cmp.js")).text
+    for name, marker in (("ask", "/asks/answer"), ("permissions", "getUserMedia")):
+        assert marker not in base, f"{marker} is in the base script"
+        r = await client.get(f"/cmp-{name}.js", headers={"Accept-Encoding": "gzip"})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+        assert r.headers["content-encoding"] == "gzip" and r.headers["x-content-type-options"] == "nosniff"
+        assert marker in r.text and r.text.startswith(f"/*! Consentry {name} module")
+        assert not re.search(r"/\*(?!!)", r.text) and len(r.text) < len(module_js(name))
+        # one classic script handing its factory to the base, nothing else on the page
+        assert r.text.count("(function(w,d){") == 1 and f'C._m("{name}"' in r.text
+        v = await client.get(f"/cmp-{name}.js?v={version()}")
+        assert v.headers["cache-control"] == "public, max-age=31536000, immutable"
