@@ -75,5 +75,6 @@ async def test_unknown_site_answers_the_same_404(svc: Services) -> None:
                 assert r.headers["cache-control"] == "no-store"
                 seen.append((method, path))
     # config, consent (POST; GET, DELETE of an id), receipt, receipt key, receipt verify, tags,
-    # checkpoints (latest, consistency), an ask's notice and answer (the page's calls), identify
-    assert len(seen) == 13, seen
+    # checkpoints (latest, consistency), an ask's notice (GET, and POST with a person hint) and
+    # answer (the page's calls), identify
+    assert len(seen) == 14, seen

@@ -49,7 +49,8 @@ STATEFUL = {("POST", "/b"), ("POST", "/v1/sites/{site}/consent"),
             ("GET", "/e/c/{token}"), ("GET", "/e/u/{token}"), ("POST", "/e/u/{token}"),
             ("GET", "/e/s/{token}"), ("POST", "/e/s/{token}"),
             # ask tokens and self-service links are signed
-            ("GET", "/v1/sites/{site}/asks/notice"), ("POST", "/v1/sites/{site}/asks/answer"),
+            ("GET", "/v1/sites/{site}/asks/notice"),
+            ("POST", "/v1/sites/{site}/asks/notice"), ("POST", "/v1/sites/{site}/asks/answer"),
             ("GET", "/p/{site}/me/{token}"), ("POST", "/p/{site}/me/{token}")}
 
 
