@@ -48,14 +48,16 @@ var ready = api.ready = readCookie(cookieName).then(function (t) {
   observer.observe(d.documentElement, { childList: true, subtree: true });  // then scan all
   setState(cfg.consent, true);
   tags();
-  if (cfg.permissions) need("permissions");  // its prompts wrap the browser's from now on
+  // Its prompts wrap the browser's once loaded, before `ready` resolves: a page that waits for
+  // ready never reaches a browser prompt unwrapped. Failing to load, it fails nothing else.
+  var perms = cfg.permissions && need("permissions").catch(function (e) { if (w.console) console.error(e); });
   return Promise.all([css, new Promise(function (ok) {
     if (d.body) ok(); else d.addEventListener("DOMContentLoaded", ok);
   }), new Promise(function (ok) { setTimeout(ok, 0); })]).then(function () {
     // Drawn in a task of its own (the timeout above): applying the config and the banner's
     // first layout together made a long task on slow devices.
     if (state) ui.chosen(); else ui.showBanner();
-    return cfg;
-  });
+    return perms;
+  }).then(function () { return cfg; });
 });
 ready.catch(function (e) { if (w.console) console.error(e); });

@@ -13,6 +13,7 @@ stream through, and neither asks again; Notification.requestPermission likewise 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -222,13 +223,17 @@ def media_browser(pw: Playwright) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def media_page(media_browser: Browser, demo_server: Server) -> Iterator[Page]:
+def media_page(media_browser: Browser, demo_server: Server,
+               request: pytest.FixtureRequest) -> Iterator[Page]:
     # the browser's own prompts answer yes: a "no" the page sees can only be Consentry's
     ctx = media_browser.new_context(permissions=["camera", "microphone", "notifications"])
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    open_inquiry(page, demo_server, "M-media", "B-1")
+    # a member of their own: with the page's person hint a choice follows the member, so one
+    # test's answer would be the next one's stored choice
+    ref = "M-media-" + hashlib.sha256(request.node.name.encode()).hexdigest()[:8]
+    open_inquiry(page, demo_server, ref, "B-1")
     yield page
     ctx.close()
     assert not errors, errors
