@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -346,3 +347,66 @@ def test_module_assets_are_cached_like_the_banner(demo_server: Server) -> None:
             assert r.headers["Cache-Control"] == "public, max-age=31536000, immutable"
             assert r.headers["Content-Encoding"] == "gzip" and r.headers["ETag"]
             assert r.headers["X-Content-Type-Options"] == "nosniff"
+
+
+# --- geolocation, on the demo config with a geolocation mapping ------------------------------
+
+@pytest.fixture(scope="module")
+def geo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`consentry serve` over the demo config plus `geolocation = "personalisation"`."""
+    from tests.browser.conftest import DEMO_TOML, _start, _stop, free_port
+
+    tmp = tmp_path_factory.mktemp("geo")
+    port = free_port()
+    text = DEMO_TOML.read_text("utf-8")
+    old = 'notifications = "marketing"\n'
+    assert old in text
+    text = text.replace(old, old + 'geolocation = "personalisation"\n').replace(
+        'origins = ["http://127.0.0.1:8000", "http://localhost:8000"]',
+        f'origins = ["http://127.0.0.1:{port}"]')
+    cfg = tmp / "consentry.toml"
+    cfg.write_text(text, "utf-8")
+    db = tmp / "ledger.db"
+    proc = _start([sys.executable, "-m", "consentry", "serve", "--config", str(cfg), "--port",
+                   str(port), "--database", f"sqlite:///{db}"],
+                  {"CONSENTRY_DEMO": "1", "CONSENTRY_SECRET_FILE": str(tmp / "secret"),
+                   "CONSENTRY_PUBLIC_URL": f"http://127.0.0.1:{port}"}, port, tmp)
+    yield Server(f"http://127.0.0.1:{port}", db, proc, tmp / "server.log")
+    _stop(proc)
+
+
+GEO = """(kind) => {
+  window.outcome = null;
+  const ok = p => { window.outcome = 'position:' + p.coords.latitude; };
+  const err = e => { window.outcome = 'error:' + e.code + ':' + (e.code === e.PERMISSION_DENIED); };
+  if (kind === 'once') navigator.geolocation.getCurrentPosition(ok, err);
+  else window.watchId = navigator.geolocation.watchPosition(ok, err);
+}"""
+
+
+def test_geolocation_waits_for_consent_and_fails_through_the_error_callback(
+        geo_server: Server, browser: Browser) -> None:
+    for answer in ("Don't allow", "Allow"):
+        ctx = browser.new_context(permissions=["geolocation"],
+                                  geolocation={"latitude": 22.5, "longitude": 114.0})
+        page = ctx.new_page()
+        try:
+            open_inquiry(page, geo_server, f"M-geo-{answer[:3]}", "B-1")
+            page.evaluate(GEO, "once")
+            expect(page.get_by_role("dialog", name="Personalised recommendations")).to_be_visible()
+            assert page.evaluate("window.outcome") is None
+            page.get_by_role("button", name=answer, exact=True).click()
+            if answer == "Allow":
+                assert outcome(page) == "position:22.5"
+                # watchPosition: an id at once, the browser's watch behind it, clearWatch works
+                page.evaluate(GEO, "watch")
+                assert outcome(page) == "position:22.5"
+                assert isinstance(page.evaluate("window.watchId"), int)
+                page.evaluate("navigator.geolocation.clearWatch(window.watchId)")
+            else:
+                assert outcome(page) == "error:1:true"
+                page.evaluate(GEO, "watch")  # not asked again: the error callback at once
+                assert outcome(page) == "error:1:true"
+                assert page.locator(".cmp-q").count() == 0
+        finally:
+            ctx.close()
