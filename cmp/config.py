@@ -414,7 +414,6 @@ CHANNELS: tuple[Channel, ...] = ("email", "sms", "push", "phone")
 # Browser capabilities a site may put behind consent (`[sites.X.permissions]`); notifications
 # covers push subscriptions too.
 Capability = Literal["camera", "microphone", "notifications", "geolocation"]
-CAPABILITIES: tuple[str, ...] = ("camera", "microphone", "notifications", "geolocation")
 
 
 class SiteConfig(_Strict):

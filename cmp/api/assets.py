@@ -3,7 +3,9 @@
 /cmp.js is built from the source modules in static/js (BANNER_JS, in that order) joined inside
 one function: one classic script for the page, no build step, and the modules share its scope.
 The sources keep their comments (they say why the code is as it is); visitors get them
-minified by rjsmin/rcssmin, with the `/*! ... */` banner comment kept.
+minified by rjsmin/rcssmin, with the `/*! ... */` banner comment kept. The optional modules
+(MODULES: /cmp-ask.js, /cmp-permissions.js) are built the same way, each its own script that
+cmp.js fetches only for a page that uses it, so a site without them never downloads them.
 
 A request carrying a version query (`?v=<hash>`) gets a year of immutable caching, because a
 new release means a new URL. The bare URL (what most embed snippets use) gets a short max-age
