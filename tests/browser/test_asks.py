@@ -96,13 +96,18 @@ def inside_dialog(page: Page) -> bool:
     return bool(page.evaluate("!!document.activeElement.closest('.cmp-q [role=dialog]')"))
 
 
+CSP_WATCH = """window.cspViolations = [];
+document.addEventListener('securitypolicyviolation',
+  e => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));"""
+
+
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
 def test_ask_shows_the_buyer_passes_axe_and_records_the_answer(
         demo_server: Server, new_page: Any, lang: str) -> None:
     from axe_playwright_python.sync_playwright import Axe
 
     t, ref = TEXTS[lang], f"M-ask-{lang}"
-    page, rec = new_page(locale=lang)
+    page, rec = new_page(locale=lang, init_script=CSP_WATCH)
     open_inquiry(page, demo_server, ref)
     dialog = reply(page)
     # exactly that one item for that buyer, in the page's language, labelled and described
@@ -134,6 +139,8 @@ def test_ask_shows_the_buyer_passes_axe_and_records_the_answer(
     # the answer went with the person hint and the notice hash; nothing failed on the page
     assert not rec.errors, rec.errors
     assert rec.any("/cmp-ask.js?v=")
+    # the page's strict CSP (script-src 'self' 'nonce-…'; style-src 'self') saw nothing to refuse
+    assert page.evaluate("window.cspViolations") == []
 
 
 def test_keyboard_focus_is_trapped_escape_dismisses_and_focus_returns(
