@@ -44,15 +44,16 @@ def _label(key: str) -> str:
     return key or "(not recorded)"
 
 
-def action_share(s: ConsentSummary) -> str:
-    c = pygal.Pie(**_opts("Share of decisions", inner_radius=0.45, width=420))
+def action_share(s: ConsentSummary, title: str = "Share of decisions") -> str:
+    c = pygal.Pie(**_opts(title, inner_radius=0.45, width=420))
     for a in ("accept_all", "reject_all", "custom"):
         c.add(ACTION_LABELS[a], s.total.actions.get(a, 0))
     return data_uri(c)
 
 
-def purpose_rates(s: ConsentSummary) -> str:
-    c = pygal.HorizontalBar(**_opts("Consent rate per purpose (% of decisions)", range=(0, 100),
+def purpose_rates(s: ConsentSummary,
+                  title: str = "Consent rate per purpose (% of decisions)") -> str:
+    c = pygal.HorizontalBar(**_opts(title, range=(0, 100),
                                     show_legend=False))
     c.x_labels = s.purposes
     c.add("rate", [round(100 * (s.total.rate(p) or 0), 1) for p in s.purposes])
@@ -79,8 +80,8 @@ def rates_by(slices: Sequence[Slice], purposes: list[str], title: str) -> str:
     return data_uri(c)
 
 
-def campaigns_overview(cs: Sequence[Campaign]) -> str:
-    c = pygal.Bar(**_opts("Engagement per campaign", x_label_rotation=20))
+def campaigns_overview(cs: Sequence[Campaign], title: str = "Engagement per campaign") -> str:
+    c = pygal.Bar(**_opts(title, x_label_rotation=20))
     c.x_labels = [x.name for x in cs]
     c.add("human opens", [x.human_opens for x in cs])
     c.add("machine opens", [x.machine_opens for x in cs])
@@ -100,9 +101,9 @@ def by_class(counts: dict[tuple[str, bool], int], title: str) -> str:
     return data_uri(c)
 
 
-def campaign_days(cp: Campaign) -> str:
+def campaign_days(cp: Campaign, title: str = "{name}: engagement by day") -> str:
     days = sorted(cp.by_day)
-    c = pygal.Bar(**_opts(f"{cp.name}: engagement by day", x_label_rotation=45 if len(days) > 8
+    c = pygal.Bar(**_opts(title.format(name=cp.name), x_label_rotation=45 if len(days) > 8
                           else 0))
     c.x_labels = days
     for series in ("human opens", "machine opens", "human clicks", "machine clicks",

@@ -238,14 +238,13 @@ async def consent_view(request: Request) -> Response:
     summary = await consent_rollups(svc.storage, site_id, since=since, until=today.isoformat(),
                                     purposes=list(site.purposes))
     periods = summary.by_day if days <= 90 else by_week(summary.by_day)
+    t = i18n.texts(_lang(request))
     chart = {
-        "share": charts.action_share(summary),
-        "purposes": charts.purpose_rates(summary),
-        "days": charts.actions_over(periods, "Decisions over time", dates=True),
-        "regime": charts.rates_by(summary.by_regime, summary.purposes,
-                                  "Consent rate per purpose by regime (%)"),
-        "language": charts.rates_by(summary.by_language, summary.purposes,
-                                    "Consent rate per purpose by language (%)"),
+        "share": charts.action_share(summary, t["ch_share"]),
+        "purposes": charts.purpose_rates(summary, t["ch_purposes"]),
+        "days": charts.actions_over(periods, t["ch_days"], dates=True),
+        "regime": charts.rates_by(summary.by_regime, summary.purposes, t["ch_regime"]),
+        "language": charts.rates_by(summary.by_language, summary.purposes, t["ch_language"]),
     }
     return _page(request, "consent.html", session=s, site=site_id, site_name=site.name,
                  summary=summary, periods=periods, days=days, windows=WINDOWS, chart=chart,
@@ -263,13 +262,16 @@ async def email_view(request: Request) -> Response:
     cs = await email_rollups(svc.storage, site_id)
     picked = request.query_params.get("campaign")
     current = next((c for c in cs if c.name == picked), cs[0] if cs else None)
+    t = i18n.texts(_lang(request))
     chart: dict[str, str] = {}
     if cs:
-        chart["overview"] = charts.campaigns_overview(cs[:20])
+        chart["overview"] = charts.campaigns_overview(cs[:20], t["ch_engagement"])
     if current is not None:
-        chart["opens"] = charts.by_class(current.opens, f"{current.name}: opens by class")
-        chart["clicks"] = charts.by_class(current.clicks, f"{current.name}: clicks by class")
-        chart["days"] = charts.campaign_days(current)
+        chart["opens"] = charts.by_class(current.opens,
+                                         t["ch_opens_by_class"].format(name=current.name))
+        chart["clicks"] = charts.by_class(current.clicks,
+                                          t["ch_clicks_by_class"].format(name=current.name))
+        chart["days"] = charts.campaign_days(current, t["ch_campaign_days"])
     site = svc.config.sites[site_id]
     return _page(request, "email.html", session=s, site=site_id, site_name=site.name,
                  campaigns=cs, current=current, chart=chart, has_email=site.email is not None,

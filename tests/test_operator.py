@@ -433,3 +433,16 @@ async def test_login_and_people_view_in_simplified_chinese(world: World) -> None
     error = await world.client.get("/dashboard/sites/alpha/consent",
                                    headers={"Accept-Language": "zh-CN"})
     assert error.status_code == 403 and "客服无权执行此操作" in error.text
+
+
+async def test_the_statistics_views_come_in_both_languages(world: World) -> None:
+    await member(world)
+    await world.login("ann")
+    zh = await world.client.get("/dashboard/sites/alpha/consent", params={"lang": "zh-CN"})
+    assert zh.status_code == 200
+    assert "同意统计" in zh.text and "各目的的同意率" in zh.text and "按法律制度" in zh.text
+    assert 'data-cell="regime:' in zh.text or "此时段没有决定" in zh.text  # keys stay as they are
+    mail = await world.client.get("/dashboard/sites/alpha/email")  # the cookie keeps zh-CN
+    assert mail.status_code == 200 and "电子邮件" in mail.text and "Campaigns" not in mail.text
+    en = await world.client.get("/dashboard/sites/alpha/consent", params={"lang": "en"})
+    assert "Consent rate per purpose" in en.text and "同意统计" not in en.text
