@@ -61,6 +61,18 @@ SETTINGS: tuple[Setting, ...] = (
             "(SITE-SIZE.json), e.g. one a backup or witness copies elsewhere; empty: none."),
     Setting("checkpoint_webhook", "", "URL each new checkpoint is POSTed to as JSON (a "
             "witness keeping copies outside the database); empty: none."),
+    Setting("smtp_host", "", "SMTP server Consentry sends its own mail through (identity "
+            "confirmation links of data-subject requests); empty: no mail is sent (see mail_dir)."),
+    Setting("smtp_port", 587, "SMTP port (587 submission with STARTTLS, 465 implicit TLS)."),
+    Setting("smtp_tls", "starttls", "starttls, tls (implicit, port 465) or none (a local relay "
+            "only)."),
+    Setting("smtp_user", "", "SMTP login name; empty: no authentication."),
+    Setting("smtp_password", "", "SMTP password (set CONSENTRY_SMTP_PASSWORD rather than the "
+            "config file)."),
+    Setting("mail_from", "", "From: of Consentry's own mail, e.g. Privacy <privacy@example.com>; "
+            "required with smtp_host or mail_dir."),
+    Setting("mail_dir", "", "Existing folder each message is written to as an .eml file instead "
+            "of being sent (the demo; a test system); used when smtp_host is empty."),
 )
 
 
@@ -88,6 +100,13 @@ class Settings:
     checkpoint_interval_minutes: int = 0
     checkpoint_dir: str = ""
     checkpoint_webhook: str = ""
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_tls: str = "starttls"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    mail_from: str = ""
+    mail_dir: str = ""
 
     @classmethod
     def load(cls, config_path: str | Path | None = None, **overrides: Any) -> Settings:
@@ -137,6 +156,13 @@ class Settings:
         if out["checkpoint_webhook"] and not str(out["checkpoint_webhook"]).startswith(
                 ("http://", "https://")):
             raise ConfigError(["server.checkpoint_webhook: must be an http:// or https:// URL"])
+        if out["smtp_tls"] not in ("starttls", "tls", "none"):
+            raise ConfigError(["server.smtp_tls: must be starttls, tls or none"])
+        if not 0 < out["smtp_port"] < 65536:
+            raise ConfigError(["server.smtp_port: must be a port number (1-65535)"])
+        if (out["smtp_host"] or out["mail_dir"]) and "@" not in str(out["mail_from"]):
+            raise ConfigError(["server.mail_from: an address like Privacy <privacy@example.com> "
+                               "is required to send or write mail"])
         for name in ("consent_rate_limit", "beacon_rate_limit", "login_rate_limit"):
             if out[name] < 0:
                 raise ConfigError([f"server.{name}: must be 0 (no limit) or more"])
