@@ -13,7 +13,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from cmp.config import ConfigError
 from cmp.errors import FieldError
-from cmp.mailer import MailError, Mailer
+from cmp.mailer import Mailer, MailError
 from cmp.settings import Settings
 from tests.conftest import free_port
 
