@@ -153,12 +153,15 @@ async def confirm(request: Request) -> Response:
         site, cfg, req, done = await email.consents.signup_info(token)
     except DomainError:
         return _bad_link(request)
-    # The language the person signed up in, when we have its texts; else their browser's.
-    lang = _lang(request, req["language"], site.lang_default)
+    # The language the person signed up in, when we have its texts; else their browser's
+    # (also when the signup named no language and the site's default stood in for it).
+    lang = _lang(request, req["language"] if req.get("language_given", True) else None,
+                 site.lang_default)
     if request.method == "POST":  # only the button confirms: scanners follow GETs
         try:
             await email.consents.confirm(
-                token, ip=client_ip(request, services(request).settings), ua=_ua(request))
+                token, ip=client_ip(request, services(request).settings), ua=_ua(request),
+                page_language=next((x for x in site.languages if pages.pick(x) == lang), None))
         except DomainError as exc:
             if exc.kind is ErrorKind.GONE:
                 return _html(pages.expired(lang), lang, 410)
