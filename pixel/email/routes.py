@@ -117,8 +117,12 @@ async def unsubscribe(request: Request) -> Response:
         return _bad_link(request)
     site, cfg = email.consents.site(t.site)
     # The language the recipient's consent was recorded in (a read, also on GET: no change).
-    lang = _lang(request, (await email.consents.state(t.site, t.recipient)).language,
-                 site.lang_default)
+    # A database that cannot answer costs the page its language, not the page itself.
+    try:
+        recorded = (await email.consents.state(t.site, t.recipient)).language
+    except StorageError:
+        recorded = None
+    lang = _lang(request, recorded, site.lang_default)
     lst = cfg.lists.get(t.list)
     list_title = (pages.title_in(lst.title, lang, t.list, site.lang_default) if lst
                   else t.list)
