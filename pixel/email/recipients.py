@@ -238,7 +238,10 @@ class EmailConsents:
         signup_id = secrets.token_urlsafe(12)
         request = {
             "lists": sorted(set(body.lists)), "tracking": body.tracking,
-            "language": decision.language, "regime": decision.regime,
+            # Without `language` the site's default stands in; the confirmation page then
+            # follows the browser instead, and the consent records the page's language.
+            "language": decision.language, "language_given": body.language is not None,
+            "regime": decision.regime,
             "country": decision.country, "requested_at": iso(now),
             "ip": truncate_ip(body.ip), "ua_class": ua_class(body.user_agent),
             "texts_hash": hashlib.sha256(canonical_json(self.texts(
@@ -261,10 +264,16 @@ class EmailConsents:
             raise FieldError("token", "this confirmation link is not valid", ErrorKind.NOT_FOUND)
         return site_id, site, email, signup
 
-    async def confirm(self, token: str, *, ip: str | None, ua: str | None) -> Confirmed:
+    async def confirm(self, token: str, *, ip: str | None, ua: str | None,
+                      page_language: str | None = None) -> Confirmed:
+        """`page_language`: the confirmation page's, recorded as the consent's language when
+        the signup named none (what the person read when they confirmed)."""
         site_id, site, email, signup = await self._signup(token)
         signup_id = signup.signup_id
         req = signup.request
+        language = req["language"]
+        if not req.get("language_given", True) and page_language in site.languages:
+            language = page_language
         if signup.confirmed is not None:
             return Confirmed(signup.recipient, req["lists"], True, None)
         now = utc_now()
@@ -276,7 +285,7 @@ class EmailConsents:
             site_id, site, email, signup.recipient, kind=None, action="double_opt_in",
             method="double_opt_in", lists=dict.fromkeys(lists, True),
             tracking=req["tracking"], regime=req["regime"], country=req["country"],
-            language=req["language"], ip=ip, ua=ua,
+            language=language, ip=ip, ua=ua,
             evidence={"signup_id": signup_id, "requested_at": req["requested_at"],
                       "requested_ip": req["ip"], "requested_ua_class": req["ua_class"],
                       "requested_texts_hash": req["texts_hash"], "confirmed_at": iso(now)})

@@ -29,7 +29,8 @@ _GIF_UNAVAILABLE = Response(GIF, status_code=503, media_type=GIF_TYPE,
                             headers=GIF_UNAVAILABLE_HEADERS)
 _PAGE_HEADERS = {**NO_STORE, "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex",
                  "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-                                            "form-action 'self'"}
+                                            "form-action 'self'",
+                 "Vary": "Accept-Language"}
 MAX_FORM = 16384
 
 
@@ -56,15 +57,26 @@ async def open_pixel(request: Request) -> Response:
     return _GIF_OK
 
 
-def _bad_link() -> HTMLResponse:
-    return HTMLResponse(pages.bad_link(), status_code=400, headers=_PAGE_HEADERS)
+def _html(html: str, lang: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(html, status_code=status,
+                        headers={**_PAGE_HEADERS, "Content-Language": lang})
+
+
+def _lang(request: Request, recorded: str | None = None, site_default: str | None = None) -> str:
+    return pages.choose(recorded, request.headers.get("accept-language"), site_default)
+
+
+def _bad_link(request: Request, site_default: str | None = None) -> HTMLResponse:
+    # A bad link names no one whose language is known: the browser's, else the site's.
+    lang = _lang(request, None, site_default)
+    return _html(pages.bad_link(lang), lang, 400)
 
 
 async def click(request: Request) -> Response:
     res = await email_service(request).pipeline.click(
         request.path_params.get("token", ""), ua=_ua(request), head=request.method == "HEAD")
     if res.destination is None:
-        return _bad_link()
+        return _bad_link(request)
     return Response(status_code=302, headers={"Location": res.destination, **NO_STORE,
                                               "Referrer-Policy": "no-referrer"})
 
@@ -102,13 +114,21 @@ async def unsubscribe(request: Request) -> Response:
     try:
         t = email.consents.unsub(token)
     except DomainError:
-        return _bad_link()
+        return _bad_link(request)
     site, cfg = email.consents.site(t.site)
+    # The language the recipient's consent was recorded in (a read, also on GET: no change).
+    # A database that cannot answer costs the page its language, not the page itself.
+    try:
+        recorded = (await email.consents.state(t.site, t.recipient)).language
+    except StorageError:
+        recorded = None
+    lang = _lang(request, recorded, site.lang_default)
     lst = cfg.lists.get(t.list)
-    list_title = lst.title.get(site.lang_default, t.list) if lst else t.list
+    list_title = (pages.title_in(lst.title, lang, t.list, site.lang_default) if lst
+                  else t.list)
     if request.method != "POST":  # GET/HEAD: a page, never a change (scanners follow GETs)
-        return HTMLResponse(pages.unsubscribe_form(site.name, list_title, request.url.path),
-                            headers=_PAGE_HEADERS)
+        return _html(pages.unsubscribe_form(site.name, list_title, request.url.path, lang),
+                     lang)
     try:
         form = await _form(request)
     except DomainError as exc:
@@ -122,34 +142,39 @@ async def unsubscribe(request: Request) -> Response:
         scope = "all" if form.get("scope") == "all" else "list"
         tracking_off = form.get("tracking") == "off"
     else:
-        return HTMLResponse(pages.page("Nothing changed", "<h1>Nothing changed</h1><p>The "
-                                       "request did not say what to change.</p>"),
-                            status_code=400, headers=_PAGE_HEADERS)
+        return _html(pages.nothing_changed(lang), lang, 400)
     res = await email.consents.unsubscribe(
         t, scope=scope, tracking_off=tracking_off, method=method,
         ip=client_ip(request, services(request).settings), ua=_ua(request))
-    what = "any of its lists" if scope == "all" else list_title
-    return HTMLResponse(pages.unsubscribed(site.name, what, res.already), headers=_PAGE_HEADERS)
+    return _html(pages.unsubscribed(site.name, None if scope == "all" else list_title,
+                                    res.already, lang), lang)
 
 
 async def confirm(request: Request) -> Response:
     email = email_service(request)
     token = request.path_params.get("token", "")
     try:
-        if request.method == "POST":  # only the button confirms: scanners follow GETs
-            await email.consents.confirm(
-                token, ip=client_ip(request, services(request).settings), ua=_ua(request))
         site, cfg, req, done = await email.consents.signup_info(token)
-    except DomainError as exc:
-        if exc.kind is ErrorKind.GONE:
-            return HTMLResponse(pages.page("Link expired", "<h1>This link has expired</h1>"
-                                           "<p>Please sign up again.</p>"), status_code=410,
-                                headers=_PAGE_HEADERS)
-        return _bad_link()
-    titles = [cfg.lists[lid].title.get(req["language"], lid) for lid in req["lists"]
-              if lid in cfg.lists]
-    return HTMLResponse(pages.confirm_form(site.name, titles, request.url.path, done),
-                        headers=_PAGE_HEADERS)
+    except DomainError:
+        return _bad_link(request)
+    # The language the person signed up in, when we have its texts; else their browser's
+    # (also when the signup named no language and the site's default stood in for it).
+    lang = _lang(request, req["language"] if req.get("language_given", True) else None,
+                 site.lang_default)
+    if request.method == "POST":  # only the button confirms: scanners follow GETs
+        try:
+            await email.consents.confirm(
+                token, ip=client_ip(request, services(request).settings), ua=_ua(request),
+                page_language=next((x for x in site.languages if pages.pick(x) == lang), None))
+        except DomainError as exc:
+            if exc.kind is ErrorKind.GONE:
+                return _html(pages.expired(lang), lang, 410)
+            return _bad_link(request, site.lang_default)
+        done = True
+    titles = [pages.title_in(cfg.lists[lid].title, lang, lid, req["language"],
+                             site.lang_default)
+              for lid in req["lists"] if lid in cfg.lists]
+    return _html(pages.confirm_form(site.name, titles, request.url.path, done, lang), lang)
 
 
 def _admin(request: Request) -> Response | None:
