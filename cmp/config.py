@@ -440,8 +440,6 @@ class RequestsConfig(_Strict):
     refusal_grounds: list[Ident] = DEFAULT_REFUSAL_GROUNDS
     # Regime of a request that names none; None: the site's regions.default.
     default_regime: Ident | None = None
-    # Public intake (POST /v1/sites/{site}/requests): per client IP.
-    intake_per_hour: Annotated[int, Field(gt=0, le=10_000)] = 10
 
     def deadlines_for(self, regime: str) -> RegimeDeadlines:
         own = self.deadlines.get(regime) or DEFAULT_DEADLINES.get(regime)
