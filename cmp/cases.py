@@ -161,10 +161,11 @@ class Case:
             history.append({k: v for k, v in {
                 "event_id": ev.event_id, "seq": ev.seq, "at": ev.ts,
                 "transition": p.get("transition"), "state": p.get("state"),
-                "due": p.get("due"), "actor": p.get("actor"), "method": p.get("method"),
+                "due": p.get("due"), "actor": p.get("actor"),
+                "recorded_by": p.get("recorded_by"), "method": p.get("method"),
                 "ground": p.get("ground"), "note": personal.get("note")}.items()
                 if v is not None})
-        first = self.events[0].personal or {}
+        first = (self.events[0].personal if self.events else None) or {}
         return {"case_id": self.case_id, "type": self.type, "state": self.state,
                 "regime": self.regime, "received_at": self.received_at, "due": self.due,
                 "overdue": self.overdue(today), "extended": self.extended,
@@ -249,7 +250,7 @@ class CaseService:
         return await self._open(site_id, body.type, "web_form", requester,
                                 {"email": body.email, "message": body.message,
                                  "language": body.language},
-                                self.regime(site_id, None), "requester", now, None)
+                                self.regime(site_id, None), "requester", now, None, "public")
 
     async def open(self, site_id: str, body: OpenIn, actor: str,
                    now: datetime | None = None) -> Case:
@@ -270,11 +271,12 @@ class CaseService:
         personal = {"email": body.email, "phone": body.phone, "message": body.message}
         return await self._open(site_id, body.type, body.method, requester, personal,
                                 self.regime(site_id, body.regime), body.actor or actor, now,
-                                received)
+                                received, actor)
 
     async def _open(self, site_id: str, case_type: str, method: str, requester: str,
                     personal: dict[str, Any], regime: str, actor: str,
-                    now: datetime | None, received: datetime | None) -> Case:
+                    now: datetime | None, received: datetime | None,
+                    recorded_by: str | None = None) -> Case:
         now = now or utc_now()
         at = received or now
         due = self.due_date(site_id, regime, case_type, self.local_day(site_id, regime, at))
@@ -282,7 +284,8 @@ class CaseService:
         payload = {"case": case_id, "type": case_type, "state": "received", "regime": regime,
                    "received_at": iso(at.astimezone(UTC)), "due": due.isoformat(),
                    "requester": requester, "transition": "open", "actor": actor,
-                   "method": method, "cmp": f"{CMP_NAME}/{__version__}"}
+                   "recorded_by": recorded_by, "method": method,
+                   "cmp": f"{CMP_NAME}/{__version__}"}
         ev = await self._append(site_id, case_id, payload,
                                 {k: v for k, v in personal.items() if v is not None}, now)
         case = fold([ev])
@@ -302,7 +305,13 @@ class CaseService:
         self.site(site_id)
         if not case_id.startswith("q_"):
             return None
-        return fold(await self.storage.events_for_subject(site_id, case_id))
+        case = fold(await self.storage.events_for_subject(site_id, case_id))
+        if case is None:  # erased (`forget`): the chain keeps the payloads, the row the state
+            row = await self.storage.case_row(site_id, case_id)
+            if row is not None:
+                case = Case(site_id, row.case_id, row.type, row.state, row.regime,
+                            row.received_at, row.due, row.requester, False, None, [])
+        return case
 
     async def cases(self, site_id: str, *, open_only: bool = True, overdue: bool = False,
                    now: datetime | None = None, limit: int = 500) -> list[CaseRow]:
@@ -326,12 +335,14 @@ class CaseService:
         case = await self.get(site_id, case_id)
         if case is None:
             raise FieldError("case", "no such case", ErrorKind.NOT_FOUND)
+        if not case.events:
+            raise FieldError("case", "the case was erased", ErrorKind.CONFLICT)
         who = body.actor or actor
         payload: dict[str, Any] = {
             "case": case.case_id, "type": case.type, "state": case.state,
             "regime": case.regime, "received_at": case.received_at, "due": case.due,
             "requester": case.requester, "transition": body.action, "actor": who,
-            "method": body.method}
+            "recorded_by": actor, "method": body.method}
         if body.action == "extend":
             self._extension(site_id, case, body, payload)
         else:
