@@ -738,6 +738,10 @@ class Config(_Strict):
             for i, rule in enumerate(site.regions.rules):
                 if rule.regime not in known:
                     problems.append(f"sites.{sid}.regions.rules.{i}.regime: unknown regime {rule.regime!r}")
+            req = site.requests
+            for r in [*([req.default_regime] if req.default_regime else []), *req.deadlines]:
+                if r not in known:
+                    problems.append(f"sites.{sid}.requests: unknown regime {r!r}")
             for r in site.email.tracking_without_consent if site.email else ():
                 if r not in known:
                     problems.append(f"sites.{sid}.email.tracking_without_consent: unknown regime {r!r}")

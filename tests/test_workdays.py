@@ -66,3 +66,20 @@ def test_config_defaults_and_calendars() -> None:
     assert "national_security" in r.refusal_grounds
     with pytest.raises(ValueError, match="no holiday calendar"):
         RequestsConfig(calendar="ZZ")
+
+
+def test_requests_naming_an_unknown_regime_is_a_config_error(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from cmp.adminkeys import generate_admin_key
+    from cmp.config import ConfigError, load_config
+    from tests.conftest import site_toml
+
+    assert isinstance(tmp_path, Path)
+    _, h = generate_admin_key()
+    path = tmp_path / "c.toml"
+    path.write_text(site_toml("alpha", h, origin="https://alpha.example")
+                    + '\n[sites.alpha.requests]\ndefault_regime = "nowhere"\n', "utf-8")
+    with pytest.raises(ConfigError) as got:
+        load_config(path)
+    assert any("sites.alpha.requests" in p for p in got.value.problems)
