@@ -65,6 +65,7 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 ZONES = {"CN": "Asia/Shanghai", "DE": "Europe/Berlin", "FR": "Europe/Paris",
          "GB": "Europe/London", "US": "America/New_York"}
 Note = Field(None, max_length=2000)
+EMAIL_RE = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"  # the shape; cmp.identifiers checks the rest
 
 
 def _parse(model: type[BaseModel], data: Any) -> Any:
@@ -81,7 +82,7 @@ class IntakeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: CaseType
-    email: str = Field(max_length=254)
+    email: str = Field(max_length=254, pattern=EMAIL_RE)
     message: str | None = Field(None, max_length=5000)
     language: str | None = Field(None, max_length=35)
 
@@ -93,7 +94,7 @@ class OpenIn(BaseModel):
 
     type: CaseType
     method: CaseMethod
-    email: str | None = Field(None, max_length=254)
+    email: str | None = Field(None, max_length=254, pattern=EMAIL_RE)
     phone: str | None = Field(None, max_length=32)
     ref: str | None = Field(None, max_length=200, description="the customer's account reference")
     regime: str | None = Field(None, max_length=32)
