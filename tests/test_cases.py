@@ -337,3 +337,42 @@ async def test_intake_is_rate_limited(tmp_path: Path) -> None:
         assert codes == [201, 201, 429]
         r = await client.post("/v1/sites/alpha/requests", json={})
         assert r.status_code == 429 and r.json()["field"] == "rate"
+
+
+def test_cli_lists_cases_overdue_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+    import json
+    import os
+
+    from consentry import cli
+
+    for k in list(os.environ):
+        if k.startswith("CONSENTRY_"):
+            monkeypatch.delenv(k)
+    monkeypatch.chdir(tmp_path)
+    _, admin_hash = generate_admin_key()
+    path = tmp_path / "cli.toml"
+    path.write_text(site_toml("alpha", admin_hash, origin="https://alpha.example")
+                    + ALPHA_REQUESTS, "utf-8")
+    db = tmp_path / "cli.db"
+
+    async def populate() -> tuple[str, str]:
+        svc = build_services(db, path)
+        async with running(svc):
+            old = await svc.cases.intake("alpha", IntakeIn(type="access", email="a@example.com"),
+                                         now=datetime(2026, 1, 5, 2, tzinfo=UTC))
+            new = await svc.cases.intake("alpha", IntakeIn(type="copy", email="b@example.com"))
+            return old.case_id, new.case_id
+
+    old, new = asyncio.run(populate())
+    base = ["--config", str(path), "--database", f"sqlite:///{db}", "--site", "alpha"]
+    assert cli.main(["requests", "list", *base]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert old in out[0] and "OVERDUE" in out[0] and new in out[1] and "OVERDUE" not in out[1]
+    assert out[-1].startswith("2 case(s), 1 overdue")
+    assert cli.main(["requests", "list", *base, "--overdue", "--json"]) == 0
+    rows = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
+    assert [r["case_id"] for r in rows] == [old] and rows[0]["due"] == "2026-01-14"
+    assert cli.main(["requests", "list", *base[:-1], "nosuch"]) == 1
+    assert "nosuch" in capsys.readouterr().err
