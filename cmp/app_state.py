@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cmp.asks import AskService
+from cmp.cases import CaseService
 from cmp.checkpoints import CheckpointService
 from cmp.config import Config, ConfigError
 from cmp.consent import ConsentService
@@ -94,6 +95,8 @@ class Services:
     asks: AskService
     # Person hints: a member's choice on every browser they sign in on (cmp/identify.py).
     identify: IdentifyService
+    # Data-subject request cases (cmp/cases.py).
+    cases: CaseService
 
     @classmethod
     def build(cls, config: Config, settings: Settings, *, master_secret: bytes | None = None,
@@ -108,7 +111,8 @@ class Services:
         people = PeopleService(config, storage, consent, keyring)
         return cls(config, settings, storage, policy, keyring, tokens, consent,
                    extra_admin_hashes or {}, windows, RateLimits(windows, settings), checkpoints,
-                   people, AskService(config, people, keyring), IdentifyService(people, consent))
+                   people, AskService(config, people, keyring), IdentifyService(people, consent),
+                   CaseService(config, storage, consent, keyring))
 
     def admin_hashes(self, site_id: str) -> list[str]:
         site = self.config.sites.get(site_id)

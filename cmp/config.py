@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 import tomllib
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -359,7 +360,8 @@ class BeaconConfig(_Strict):
 
 
 # What a backend API key may do (cmp.people, the people and contact routes).
-API_SCOPES = ("people:read", "people:write", "contact:read", "asks:write")
+API_SCOPES = ("people:read", "people:write", "contact:read", "asks:write", "requests:read",
+              "requests:write")
 
 
 class ApiKey(_Strict):
@@ -385,6 +387,80 @@ class ApiKey(_Strict):
             if scope not in API_SCOPES:
                 raise ValueError(f"unknown scope {scope!r}; one of {', '.join(API_SCOPES)}")
         return v
+
+
+class Period(_Strict):
+    """A deadline: `n` working days (of the regime's calendar), calendar days or months."""
+
+    n: Annotated[int, Field(gt=0, le=366)]
+    unit: Literal["working_days", "days", "months"]
+
+
+class RegimeDeadlines(_Strict):
+    """How long a controller has under one regime (cmp/cases.py computes due dates)."""
+
+    reply: Period
+    cancel_account: Period | None = None  # a different deadline for closing an account
+    extension: Period | None = None  # how much a recorded extension adds (none: no extension)
+    calendar: Country | None = None  # holidays of working-day deadlines; None: the site's
+
+
+# The customer's policy (shared/seed/customer-privacy-policy.txt): a reply within 7 working
+# days, an account closed within 15; GDPR Art. 12(3): one month, two more with reasons given;
+# CCPA § 1798.130: 45 days, 45 more once.
+DEFAULT_DEADLINES: dict[str, RegimeDeadlines] = {
+    "pipl": RegimeDeadlines(reply=Period(n=7, unit="working_days"),
+                            cancel_account=Period(n=15, unit="working_days"), calendar="CN"),
+    "gdpr": RegimeDeadlines(reply=Period(n=1, unit="months"),
+                            extension=Period(n=2, unit="months"), calendar="DE"),
+    "us_optout": RegimeDeadlines(reply=Period(n=45, unit="days"),
+                                 extension=Period(n=45, unit="days"), calendar="US"),
+}
+# When a request may be refused, from the customer's policy ("We will not be able to respond
+# to your request in the following situations" and "We may refuse requests that ..."), plus
+# GDPR Art. 12(5)'s manifestly unfounded or excessive.
+DEFAULT_REFUSAL_GROUNDS = [
+    "national_security", "public_interest", "criminal_investigation", "abuse_of_rights",
+    "harm_to_others", "trade_secrets", "not_own_information", "repetitive",
+    "excessive_technical_means", "unrealistic", "manifestly_unfounded", "excessive",
+    "identity_not_verified",
+]
+
+
+class RequestsConfig(_Strict):
+    """[sites.X.requests]: data-subject request cases (cmp/cases.py)."""
+
+    # Per regime; a regime listed here replaces the default entry, others keep theirs.
+    deadlines: dict[Ident, RegimeDeadlines] = {}
+    # Working-day calendar of every regime without its own `calendar` (ISO country); None:
+    # the regime's default (pipl CN, gdpr DE, us_optout US).
+    calendar: Country | None = None
+    extra_holidays: list[date] = []  # days the controller does not count (a closure)
+    extra_workdays: list[date] = []  # days it does (a make-up day the package lacks)
+    refusal_grounds: list[Ident] = DEFAULT_REFUSAL_GROUNDS
+    # Regime of a request that names none; None: the site's regions.default.
+    default_regime: Ident | None = None
+
+    def deadlines_for(self, regime: str) -> RegimeDeadlines:
+        own = self.deadlines.get(regime) or DEFAULT_DEADLINES.get(regime)
+        return own or self.deadlines.get("gdpr") or DEFAULT_DEADLINES["gdpr"]
+
+    def calendar_for(self, regime: str) -> str:
+        """The regime's own calendar if configured, else the site's `calendar`, else the
+        regime's default (gdpr's DE for any other regime)."""
+        own = self.deadlines.get(regime)
+        if own is not None and own.calendar:
+            return own.calendar
+        default = DEFAULT_DEADLINES.get(regime) or DEFAULT_DEADLINES["gdpr"]
+        return self.calendar or default.calendar or "DE"
+
+    @model_validator(mode="after")
+    def _calendars(self) -> RequestsConfig:
+        from cmp.workdays import known_country
+        for c in {self.calendar, *(d.calendar for d in self.deadlines.values())}:
+            if c is not None and not known_country(c):
+                raise ValueError(f"no holiday calendar for {c!r} (an ISO country code)")
+        return self
 
 
 # Opt-out words an SMS reply may be (the whole message, case- and width-insensitive).
@@ -451,6 +527,7 @@ class SiteConfig(_Strict):
     # before the browser's own prompt (static/js/permissions.js). Each names a purpose or a
     # (banner) separate item.
     permissions: dict[Capability, Ident] = {}
+    requests: RequestsConfig = RequestsConfig()  # data-subject request cases (cmp/cases.py)
 
     @field_validator("languages")
     @classmethod
@@ -661,6 +738,10 @@ class Config(_Strict):
             for i, rule in enumerate(site.regions.rules):
                 if rule.regime not in known:
                     problems.append(f"sites.{sid}.regions.rules.{i}.regime: unknown regime {rule.regime!r}")
+            req = site.requests
+            for r in [*([req.default_regime] if req.default_regime else []), *req.deadlines]:
+                if r not in known:
+                    problems.append(f"sites.{sid}.requests: unknown regime {r!r}")
             for r in site.email.tracking_without_consent if site.email else ():
                 if r not in known:
                     problems.append(f"sites.{sid}.email.tracking_without_consent: unknown regime {r!r}")

@@ -16,6 +16,7 @@ from cmp.windows import Admission, Windows
 
 CONSENT = "consent"
 BEACON = "beacon"
+REQUESTS = "requests"  # the public data-subject request form: the consent limit
 LOGIN = "login"  # dashboard logins: no site yet, so keyed by network alone
 _ALLOWED = Admission(True)
 
@@ -25,7 +26,7 @@ class RateLimits:
         self.windows = windows
         self.window = float(settings.rate_window_s)
         self.limits = {CONSENT: settings.consent_rate_limit, BEACON: settings.beacon_rate_limit,
-                       LOGIN: settings.login_rate_limit}
+                       LOGIN: settings.login_rate_limit, REQUESTS: settings.consent_rate_limit}
         self.refused: Counter[tuple[str, str]] = Counter()  # (kind, site) -> requests refused
 
     async def check(self, kind: str, site: str, ip: str | None,
@@ -41,4 +42,4 @@ class RateLimits:
         return got
 
 
-__all__ = ["BEACON", "CONSENT", "LOGIN", "RateLimits"]
+__all__ = ["BEACON", "CONSENT", "LOGIN", "REQUESTS", "RateLimits"]

@@ -21,6 +21,7 @@ class EventKind(StrEnum):
     EXPIRE = "expire"  # lifetime elapsed (written by purge)
     ERASE = "erase"  # a subject's personal fields were anonymised (data-subject request)
     LINK = "link"  # identifiers (browser, e-mail, phone, push) linked to a person
+    CASE = "case"  # a data-subject request case opened or moved (cmp/cases.py)
 
 
 class UIAction(StrEnum):

@@ -494,6 +494,9 @@ def build_parser() -> argparse.ArgumentParser:
     from consentry.cli_people import add_people_parser
 
     add_people_parser(sub, with_config, _with_services)
+    from consentry.cli_requests import add_requests_parser
+
+    add_requests_parser(sub, with_config, _with_services)
     return p
 
 

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from cmp import __version__
 from cmp.asks import AnswerIn, AskIn, NoticeIn, WithdrawIn
+from cmp.cases import IntakeIn, OpenIn, TransitionIn
 from cmp.consent import ConsentIn
 from cmp.identify import IdentifyIn
 from cmp.people import LinkIn, PersonEventIn
@@ -143,6 +144,32 @@ OPERATIONS += [
                      ("person", "an account reference (or give to)"),
                      ("list", "a list or topic id; omitted: the channel as a whole")))],
      None, API_KEY, "200"),
+]
+
+# Data-subject request cases (cmp/api/requests.py): public intake, then the controller's keys.
+_CASE = {"name": "case", "in": "path", "required": True,
+         "schema": {"type": "string", "maxLength": 64}, "description": "a case id (q_…)"}
+OPERATIONS += [
+    ("post", "/v1/sites/{site}/requests",
+     "A data-subject request from the site's form (access, copy, correct, delete, withdraw, "
+     "cancel_account, explain_decision, complaint): {case_id, due}; rate limited per network",
+     [SITE], "IntakeIn", None, "201"),
+    ("post", "/v1/sites/{site}/cases",
+     "Open a case for a request taken by phone, letter or in person (requests:write)",
+     [SITE], "OpenIn", API_KEY, "201"),
+    ("get", "/v1/sites/{site}/cases",
+     "Cases by due date, overdue first: open ones (state=open) or all; overdue=true: only "
+     "those past due (requests:read)",
+     [SITE, {"name": "state", "in": "query", "schema": {"enum": ["open", "all"]}},
+      {"name": "overdue", "in": "query", "schema": {"enum": ["true", "false", "1", "0"]}}],
+     None, API_KEY, "200"),
+    ("get", "/v1/sites/{site}/cases/{case}",
+     "A case: state, due date and every transition with its actor (requests:read)",
+     [SITE, _CASE], None, API_KEY, "200"),
+    ("post", "/v1/sites/{site}/cases/{case}/transitions",
+     "Move a case: verify, start, complete, refuse (a ground and a note) or extend (where the "
+     "regime allows, once, with a note); a ledger event each (requests:write)",
+     [SITE, _CASE], "TransitionIn", API_KEY, "201"),
 ]
 
 # Per-recipient separate consent, asked in context (cmp/api/asks.py).
@@ -319,6 +346,7 @@ def openapi_document() -> dict[str, Any]:
                 "IdentifyIn": IdentifyIn.model_json_schema(),
                 "SignupIn": SignupIn.model_json_schema(),
                 **_with_defs(LinkIn, PersonEventIn, AskIn, AnswerIn, NoticeIn, WithdrawIn),
+                **_with_defs(IntakeIn, OpenIn, TransitionIn),
                 "InboundIn": InboundIn.model_json_schema(),
                 "ComposeIn": ComposeIn.model_json_schema(),
                 "Beacon": _beacon_schema(),

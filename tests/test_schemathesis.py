@@ -51,7 +51,10 @@ STATEFUL = {("POST", "/b"), ("POST", "/v1/sites/{site}/consent"),
             # ask tokens and self-service links are signed
             ("GET", "/v1/sites/{site}/asks/notice"),
             ("POST", "/v1/sites/{site}/asks/notice"), ("POST", "/v1/sites/{site}/asks/answer"),
-            ("GET", "/p/{site}/me/{token}"), ("POST", "/p/{site}/me/{token}")}
+            ("GET", "/p/{site}/me/{token}"), ("POST", "/p/{site}/me/{token}"),
+            # a request's address must have a valid (IDNA) domain; a case's regime must be
+            # configured and its received_at not later than the server's clock
+            ("POST", "/v1/sites/{site}/requests"), ("POST", "/v1/sites/{site}/cases")}
 
 
 @schema.parametrize()

@@ -16,6 +16,7 @@ import pytest
 from cmp.storage.base import (
     ActivityStore,
     BeaconStore,
+    CaseStore,
     CheckpointStore,
     ConsentStore,
     EmailConsentStore,
@@ -29,6 +30,7 @@ from cmp.storage.base import (
 from cmp.storage.postgres import PostgresStorage
 from cmp.storage.postgres.activity import PostgresActivity
 from cmp.storage.postgres.beacon import PostgresBeacon
+from cmp.storage.postgres.cases import PostgresCases
 from cmp.storage.postgres.checkpoints import PostgresCheckpoints
 from cmp.storage.postgres.email import PostgresEmail
 from cmp.storage.postgres.ledger import PostgresLedger
@@ -37,6 +39,7 @@ from cmp.storage.postgres.rollups import PostgresRollups
 from cmp.storage.sqlite import SQLiteStorage
 from cmp.storage.sqlite.activity import SQLiteActivity
 from cmp.storage.sqlite.beacon import SQLiteBeacon
+from cmp.storage.sqlite.cases import SQLiteCases
 from cmp.storage.sqlite.checkpoints import SQLiteCheckpoints
 from cmp.storage.sqlite.email import SQLiteEmail
 from cmp.storage.sqlite.ledger import SQLiteLedger
@@ -47,6 +50,7 @@ CONCERNS: list[tuple[type, type, type]] = [  # protocol, SQLite module's class, 
     (LedgerStore, SQLiteLedger, PostgresLedger),
     (EmailStore, SQLiteEmail, PostgresEmail),
     (BeaconStore, SQLiteBeacon, PostgresBeacon),
+    (CaseStore, SQLiteCases, PostgresCases),
     (ActivityStore, SQLiteActivity, PostgresActivity),
     (RollupStore, SQLiteRollups, PostgresRollups),
     (CheckpointStore, SQLiteCheckpoints, PostgresCheckpoints),

@@ -46,6 +46,12 @@ async def metrics(request: Request) -> Response:
     lines.append("# TYPE consentry_person_hints_total counter")
     lines += [f'consentry_person_hints_total{{site="{site}",outcome="{outcome}"}} {n}'
               for (site, outcome), n in sorted(svc.identify.hints.items())]
+    # Data-subject request cases: open ones, and those past their due date (alert on > 0).
+    counts = await svc.cases.counts()
+    lines.append("# TYPE consentry_requests_open gauge")
+    lines += [f'consentry_requests_open{{site="{site}"}} {n}' for site, n, _ in counts]
+    lines.append("# TYPE consentry_requests_overdue gauge")
+    lines += [f'consentry_requests_overdue{{site="{site}"}} {late}' for site, _, late in counts]
     win = svc.windows
     lines += [
         "# TYPE consentry_windows_shared gauge",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Protocol, runtime_checkable
 
+from cmp.caserows import CaseRow
 from cmp.ledger import NewEvent, Notice, StoredEvent
 from cmp.storage.records import (
     BeaconRow,
@@ -215,6 +216,26 @@ class PeopleStore(Protocol):
         then store `keep` (opt-outs re-keyed to identifiers); returns rows removed."""
 
 
+@runtime_checkable
+class CaseStore(Protocol):
+    """Data-subject request cases: the latest state of each, kept from its `case` ledger
+    events by the writer's transaction (cmp/caserows.py)."""
+
+    async def case_row(self, site: str, case_id: str) -> CaseRow | None: ...
+
+    async def case_rows(self, site: str, open_only: bool, due_before: str | None,
+                        limit: int) -> list[CaseRow]:
+        """Cases by due date, earliest first (the overdue ones come first)."""
+
+    async def case_counts(self, today: str) -> list[tuple[str, int, int]]:
+        """(site, open cases, open cases due before `today`) of every site with open cases."""
+
+
+@runtime_checkable
+class CaseLedgerStore(LedgerStore, CaseStore, Protocol):
+    """The case service: the ledger and the derived case rows."""
+
+
 # --- what the services that span two concerns ask for ------------------------------------------
 
 @runtime_checkable
@@ -234,5 +255,5 @@ class PeopleConsentStore(LedgerStore, ActivityStore, PeopleStore, EmailStore, Pr
 
 @runtime_checkable
 class Storage(Lifecycle, LedgerStore, EmailStore, BeaconStore, ActivityStore, RollupStore,
-              CheckpointStore, PeopleStore, Protocol):
+              CheckpointStore, PeopleStore, CaseStore, Protocol):
     """One backend, every concern: what the assembly opens and hands to the services."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from cmp.ledger import NewEvent, StoredEvent
 from cmp.storage.postgres.activity import PostgresActivity
 from cmp.storage.postgres.beacon import PostgresBeacon
+from cmp.storage.postgres.cases import PostgresCases
 from cmp.storage.postgres.checkpoints import PostgresCheckpoints
 from cmp.storage.postgres.email import PostgresEmail
 from cmp.storage.postgres.ledger import PostgresLedger
@@ -23,7 +24,7 @@ __all__ = ["PostgresStorage"]
 
 
 class PostgresStorage(PostgresLedger, PostgresEmail, PostgresBeacon, PostgresActivity,
-                      PostgresRollups, PostgresCheckpoints, PostgresPeople):
+                      PostgresRollups, PostgresCheckpoints, PostgresPeople, PostgresCases):
     def __init__(self, url: str, *, batch_max: int = 500, min_pool: int = 2, max_pool: int = 10,
                  statement_cache_size: int = 100):
         super().__init__(url, min_pool=min_pool, max_pool=max_pool,

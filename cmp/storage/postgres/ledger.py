@@ -19,6 +19,7 @@ import asyncpg
 
 from cmp.config import canonical_json
 from cmp.ledger import EVENT_COLUMNS, GENESIS, NewEvent, Notice, StoredEvent, chain, row_to_event
+from cmp.storage.postgres.cases import apply_cases
 from cmp.storage.postgres.connection import PostgresConnection
 from cmp.storage.postgres.people import apply_people
 from cmp.storage.postgres.rollups import apply_consent
@@ -61,6 +62,7 @@ async def write_events(conn: asyncpg.Connection, events: list[NewEvent]) -> list
              for n, ts in notices.values()])
     await apply_consent(conn, stored)  # dashboard counts commit with the events
     await apply_people(conn, stored)  # so do links and contact answers (may-contact reads them)
+    await apply_cases(conn, stored)  # and request cases' latest states
     return stored
 
 

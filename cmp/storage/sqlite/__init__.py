@@ -13,6 +13,7 @@ from cmp.ledger import NewEvent, StoredEvent
 from cmp.storage.records import BeaconRow, Engagement
 from cmp.storage.sqlite.activity import SQLiteActivity
 from cmp.storage.sqlite.beacon import SQLiteBeacon
+from cmp.storage.sqlite.cases import SQLiteCases
 from cmp.storage.sqlite.checkpoints import SQLiteCheckpoints
 from cmp.storage.sqlite.email import SQLiteEmail
 from cmp.storage.sqlite.ledger import SQLiteLedger
@@ -24,7 +25,7 @@ __all__ = ["SQLiteStorage"]
 
 
 class SQLiteStorage(SQLiteLedger, SQLiteEmail, SQLiteBeacon, SQLiteActivity, SQLiteRollups,
-                    SQLiteCheckpoints, SQLitePeople):
+                    SQLiteCheckpoints, SQLitePeople, SQLiteCases):
     def __init__(self, path: str | Path, *, synchronous: str = "FULL", batch_max: int = 500):
         super().__init__(path, synchronous=synchronous)
         self.writer = GroupCommitWriter[NewEvent, StoredEvent](self._write_batch,

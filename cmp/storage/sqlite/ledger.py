@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 from cmp.config import canonical_json
 from cmp.ledger import EVENT_COLUMNS, NewEvent, Notice, StoredEvent, chain, row_to_event
+from cmp.storage.sqlite.cases import apply_cases
 from cmp.storage.sqlite.connection import SQLiteConnection, immediate
 from cmp.storage.sqlite.people import apply_people
 from cmp.storage.sqlite.rollups import apply_consent
@@ -54,6 +55,7 @@ def write_events(db: sqlite3.Connection, events: list[NewEvent]) -> list[StoredE
                  for n, ts in notices.values()])
         apply_consent(db, stored)  # dashboard counts commit with the events
         apply_people(db, stored)  # so do links and contact answers (may-contact reads them)
+        apply_cases(db, stored)  # and request cases' latest states
     return stored
 
 
