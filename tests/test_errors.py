@@ -57,7 +57,8 @@ async def test_unknown_site_answers_the_same_404(svc: Services) -> None:
     behind_key = {r.path for r in [*admin.routes, *email.routes, *people.routes, *asks.routes,
                                    *sms.routes]
                   if not r.path.startswith("/v1/sites/{site}/asks/")} | {
-        "/v1/sites/{site}/asks", "/v1/sites/{site}/asks/counts"}
+        "/v1/sites/{site}/asks", "/v1/sites/{site}/asks/counts", "/v1/sites/{site}/cases",
+        "/v1/sites/{site}/cases/{case}", "/v1/sites/{site}/cases/{case}/transitions"}
     app = create_app(svc)
     seen = []
     async with running(svc) as client:
@@ -76,5 +77,5 @@ async def test_unknown_site_answers_the_same_404(svc: Services) -> None:
                 seen.append((method, path))
     # config, consent (POST; GET, DELETE of an id), receipt, receipt key, receipt verify, tags,
     # checkpoints (latest, consistency), an ask's notice (GET, and POST with a person hint) and
-    # answer (the page's calls), identify
-    assert len(seen) == 14, seen
+    # answer (the page's calls), identify, a data-subject request's intake
+    assert len(seen) == 15, seen
