@@ -499,6 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
     from consentry.cli_people import add_people_parser
 
     add_people_parser(sub, with_config, _with_services)
+    from consentry.cli_assessments import add_assessments_parser
+
+    add_assessments_parser(sub, with_config)
     return p
 
 

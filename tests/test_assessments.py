@@ -207,6 +207,35 @@ def test_report_hash_helpers(tmp_path: Path) -> None:
     assert matching(cfg.sites["alpha"], SHA) == {}
 
 
+def test_cli_verifies_a_report_file(tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from consentry.cli import main
+
+    report = tmp_path / "report.pdf"
+    report.write_bytes(b"%PDF-1.7 the assessment")
+    digest = file_sha256(report)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(config_text(assessment("pia-x", D, D, ["abroad"]).replace(SHA, digest)
+                               + assessment("pia-y", D, D, ["face"])), "utf-8")
+    base = ["assessments", "verify", "--config", str(cfg), "--site", "alpha"]
+    assert main([*base, str(report)]) == 0
+    assert capsys.readouterr().out == (
+        f"{report}: sha256 {digest} matches sites.alpha.assessments.pia-x (assessed 2026-12-02, "
+        "review by 2026-12-02)\n")
+    assert main([*base, "--id", "pia-y", str(report)]) == 1
+    assert "does not match sites.alpha.assessments.pia-y.report_sha256" in capsys.readouterr().out
+    report.write_bytes(b"%PDF-1.7 the assessment, edited")
+    assert main([*base, str(report)]) == 1
+    assert "does not match any report_sha256 of sites.alpha.assessments" in \
+        capsys.readouterr().out
+    assert main([*base, str(tmp_path / "missing.pdf")]) == 1
+    assert "missing.pdf: cannot read" in capsys.readouterr().out
+    assert main([*base, "--id", "nope", str(report)]) == 1
+    assert capsys.readouterr().out.startswith("--id: no assessment 'nope'")
+    assert main([*base[:-1], "beta", str(report)]) == 1
+    assert capsys.readouterr().out.startswith("--site: no site 'beta'")
+
+
 # --- the dashboards' view ----------------------------------------------------------------------
 
 PASSWORDS = {"ann": "ann-long-password", "lily": "lily-long-password"}
