@@ -183,7 +183,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "col_review_by": "Review by",
         "col_stands_until": "3 years on",
         "col_report": "Report",
-        "scope_recipients": "Recipients",
+        "scope_recipients": "Recipients:",
         "review_overdue": "overdue",
         "assessments_note": "Judged on {today} (UTC). The report itself is kept by the privacy "
                             "officer; its sha256 says which file this record means.",
@@ -409,7 +409,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "col_review_by": "复核期限",
         "col_stands_until": "满 3 年",
         "col_report": "报告",
-        "scope_recipients": "接收方",
+        "scope_recipients": "接收方：",
         "review_overdue": "已逾期",
         "assessments_note": "按 {today}（UTC）判断。报告本身由个人信息保护负责人保存；此处的 sha256 "
                             "标明本记录所指的文件。",
