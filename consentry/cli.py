@@ -1,5 +1,5 @@
 """The `consentry` command: serve, demo, check, init, ledger verify, export, erase, purge, email
-(prepare, import), keys (new, secrets), people (show, export, erase)."""
+(prepare, import), keys (new, secrets), people (show, export, erase), assessments (verify)."""
 
 from __future__ import annotations
 
