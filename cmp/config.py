@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 import tomllib
-from datetime import date
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -492,6 +493,63 @@ CHANNELS: tuple[Channel, ...] = ("email", "sms", "push", "phone")
 Capability = Literal["camera", "microphone", "notifications", "geolocation"]
 
 
+def _iso_date(v: Any) -> Any:
+    # A TOML date (2026-11-20) or the same as a string; not a date-time, nor a number that
+    # pydantic would read as a timestamp.
+    if isinstance(v, datetime):
+        raise ValueError("give a date like 2026-11-20, without a time")
+    if isinstance(v, date):
+        return v
+    if isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+        try:
+            return date.fromisoformat(v)
+        except ValueError:
+            pass
+    raise ValueError(f"{v!r} is not an ISO date like 2026-11-20")
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+class AssessmentScope(_Strict):
+    """What an assessment covers: separate items of the site and/or recipient ids (those a
+    per-recipient item's asks name, or any recipient the report is about)."""
+
+    separate: list[Ident] = []
+    recipients: list[Annotated[str, Field(min_length=1, max_length=64)]] = []
+
+
+class Assessment(_Strict):
+    """A personal-information protection impact assessment (PIPL Art. 55-56): the report is
+    kept outside Consentry, its sha256 here, so the record proves which report was meant."""
+
+    title: LText
+    date: IsoDate  # when the assessment was completed
+    scope: AssessmentScope
+    report_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    review_by: IsoDate
+    report: str | None = None  # where the report is kept (a path or URL; informational)
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, v: LText) -> LText:
+        if not any(t.strip() for t in v.values()):
+            raise ValueError("give the title in at least one language")
+        return v
+
+    @model_validator(mode="after")
+    def _dates(self) -> Assessment:
+        problems = []
+        if not self.scope.separate and not self.scope.recipients:
+            problems.append("scope: empty; name the separate items and/or recipients it covers")
+        if self.review_by < self.date:
+            problems.append(f"review_by: {self.review_by} is before the assessment's date "
+                            f"{self.date}")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
 class SiteConfig(_Strict):
     name: str
     origins: list[str] = []
@@ -528,6 +586,9 @@ class SiteConfig(_Strict):
     # (banner) separate item.
     permissions: dict[Capability, Ident] = {}
     requests: RequestsConfig = RequestsConfig()  # data-subject request cases (cmp/cases.py)
+    # Impact assessments (PIPL Art. 55-56) of the cross-border and sensitive items
+    # (`consentry check` warns when one is missing, older than 3 years or past its review).
+    assessments: dict[Ident, Assessment] = {}
 
     @field_validator("languages")
     @classmethod
@@ -605,6 +666,11 @@ class SiteConfig(_Strict):
                                 "context; a permission needs a purpose or a banner item")
             elif target not in self.purposes and target not in self.separate:
                 problems.append(f"permissions.{cap}: unknown purpose or separate item {target!r}")
+        for aid, a in self.assessments.items():
+            for x in a.scope.separate:
+                if x not in self.separate:
+                    problems.append(f"assessments.{aid}.scope.separate: unknown separate item "
+                                    f"{x!r}")
         names = [k.name for k in self.api_keys]
         for name in sorted({n for n in names if names.count(n) > 1}):
             problems.append(f"api_keys: the name {name!r} is used twice")

@@ -10,7 +10,9 @@ print them as they are.
 from __future__ import annotations
 
 import unicodedata
+from datetime import UTC, date, datetime
 
+from cmp import assessments
 from cmp.config import REQUIRED_TEXTS, Config, LText, RegimeDef, SeparateItem, SiteConfig
 from cmp.settings import Settings
 from cmp.types import Model, SeparateKind
@@ -36,9 +38,13 @@ _SEPARATE_REQUIRES: dict[SeparateKind, tuple[str, tuple[str, ...]]] = {
 }
 
 
-def lint(config: Config, settings: Settings | None = None) -> list[str]:
-    """Every problem found, one 'sites.<id>.<key path>: message' line each; [] when clean."""
+def lint(config: Config, settings: Settings | None = None, *,
+         today: date | None = None) -> list[str]:
+    """Every problem found, one 'sites.<id>.<key path>: message' line each; [] when clean.
+
+    `today` (UTC by default) is the day assessment ages and review dates are judged on."""
     settings = settings or Settings()
+    today = today or datetime.now(UTC).date()
     regimes = config.all_regimes
     out: list[str] = []
     for sid, site in config.sites.items():
@@ -53,6 +59,7 @@ def lint(config: Config, settings: Settings | None = None) -> list[str]:
         out += _tags(p, site)
         out += _channels(p, site)
         out += _permissions(p, site)
+        out += _assessments(p, site, today)
         if not site.admin_key_hashes:
             out.append(
                 f"{p}.admin_key_hashes: none set, so nobody can open the dashboard or the admin "
@@ -224,6 +231,32 @@ def _permissions(p: str, site: SiteConfig) -> list[str]:
             "would never ask; map it to an optional purpose or a separate item"
             for cap, t in site.permissions.items()
             if t in site.purposes and site.purposes[t].necessary]
+
+
+def _assessments(p: str, site: SiteConfig, today: date) -> list[str]:
+    """Cross-border and sensitive items need a current impact assessment (PIPL Art. 55-56)."""
+    cov = assessments.coverage(site, today)
+    out = []
+    for c in cov.items:
+        if c.state == "missing":
+            out.append(f"{p}.separate.{c.item}: a {c.kind} item with no impact assessment "
+                       "(PIPL Art. 55); record one in assessments.<id> with scope.separate "
+                       "naming it")
+        elif c.state == "expired" and c.newest:
+            made = site.assessments[c.newest].date
+            out.append(f"{p}.separate.{c.item}: its newest impact assessment "
+                       f"(assessments.{c.newest}, {made}) is more than "
+                       f"{assessments.MAX_AGE_YEARS} years old; assess it again")
+    for aid in cov.overdue:
+        a = site.assessments[aid]
+        out.append(f"{p}.assessments.{aid}.review_by: {a.review_by} has passed; review the "
+                   "assessment and record the result (a new assessment or a later review_by)")
+    for aid, a in site.assessments.items():
+        out += _ltext(f"{p}.assessments.{aid}.title", a.title, site.languages, required=True)
+        if a.date > today:
+            out.append(f"{p}.assessments.{aid}.date: {a.date} is in the future; an assessment "
+                       "is recorded once it is done")
+    return out
 
 
 def _tags(p: str, site: SiteConfig) -> list[str]:

@@ -1,5 +1,5 @@
 """The `consentry` command: serve, demo, check, init, ledger verify, export, erase, purge, email
-(prepare, import), keys (new, secrets), people (show, export, erase)."""
+(prepare, import), keys (new, secrets), people (show, export, erase), assessments (verify), requests (list)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import secrets
 import socket
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -210,6 +211,10 @@ def cmd_init(args: argparse.Namespace) -> int:
         # sha256 of the empty key stands in for the hash in the starter file
         from cmp.adminkeys import hash_admin_key
         starter = starter.replace(hash_admin_key(""), key_hash)
+    # The example assessment is dated today, so the new config checks clean (cmp.lint).
+    today = datetime.now(UTC).date()
+    starter = starter.replace("date = 2026-11-20", f"date = {today}").replace(
+        "review_by = 2027-11-20", f"review_by = {today + timedelta(days=365)}")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(starter, "utf-8")
     print(f"wrote {target}\nadmin key for site 'example' (shown once, only its hash is stored):\n  {key}")
@@ -497,6 +502,9 @@ def build_parser() -> argparse.ArgumentParser:
     from consentry.cli_requests import add_requests_parser
 
     add_requests_parser(sub, with_config, _with_services)
+    from consentry.cli_assessments import add_assessments_parser
+
+    add_assessments_parser(sub, with_config)
     return p
 
 

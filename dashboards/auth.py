@@ -4,6 +4,7 @@ admin key.
 Two roles. Users and admin keys see every view. Operators (customer service, `operators` in
 the site config) find a person, see and record their choices and read the ledger lookup; they
 never export, erase, verify the chain or see the consent, e-mail and recipients statistics
+or the impact assessments
 (what a caller on the phone needs is one person's state, not the site's numbers or its DSAR
 tools).
 
@@ -32,7 +33,7 @@ SESSION_SECONDS = 12 * 3600
 OPERATOR = "operator:"
 # What each role may do; routes ask for one capability each.
 CAPABILITIES = frozenset({"consent", "email", "ledger", "verify", "export", "erase", "people",
-                          "recipients"})
+                          "recipients", "assessments"})
 OPERATOR_MAY = frozenset({"ledger", "people"})
 # Checked when the name is unknown, so a guess costs the same time whether or not it exists.
 _DUMMY = hash_password(secrets.token_urlsafe(16))

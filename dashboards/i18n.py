@@ -159,6 +159,35 @@ TEXTS: dict[str, dict[str, str]] = {
         "col_recipient": "Recipient",
         "col_people": "People",
         "no_recipients": "No standing agreement was given in this year.",
+        # assessments view (PIPL Art. 55-56 impact assessments)
+        "nav_assessments": "Assessments",
+        "assessments_title": "Impact assessments",
+        "assessments_intro": "Personal information protection impact assessments (PIPL Art. "
+                             "55-56) from the site's config. Every cross-border or sensitive "
+                             "item needs one before the processing; its report is kept at least "
+                             "{years} years, and an item whose newest assessment is older than "
+                             "that, or past its review date, is assessed again.",
+        "assessed_items": "Items that need an assessment",
+        "newest_assessment": "Newest assessment",
+        "item_kind_sensitive": "sensitive personal information",
+        "pia_state_ok": "current",
+        "pia_state_missing": "no assessment",
+        "pia_state_expired": "older than 3 years",
+        "pia_state_review_due": "review date passed",
+        "no_assessed_items": "This site has no cross-border or sensitive separate item.",
+        "assessments_heading": "Assessments",
+        "col_assessment": "Assessment",
+        "col_assessed_on": "Assessed on",
+        "col_scope": "Covers",
+        "col_review_by": "Review by",
+        "col_stands_until": "3 years on",
+        "col_report": "Report",
+        "scope_recipients": "Recipients:",
+        "review_overdue": "overdue",
+        "assessments_note": "Judged on {today} (UTC). The report itself is kept by the privacy "
+                            "officer; its sha256 says which file this record means.",
+        "no_assessments": "No assessment is recorded (add [sites.<site>.assessments.<id>] to "
+                          "the config).",
         # per-recipient grants (people view, ledger lookup)
         "recipients_heading": "Per-recipient consents",
         "agreed": "agreed",
@@ -435,6 +464,31 @@ TEXTS: dict[str, dict[str, str]] = {
         "col_recipient": "接收方",
         "col_people": "人数",
         "no_recipients": "本年内没有仍然有效的同意。",
+        "nav_assessments": "影响评估",
+        "assessments_title": "个人信息保护影响评估",
+        "assessments_intro": "本站点配置中的个人信息保护影响评估（《个人信息保护法》第五十五条、第五十六"
+                             "条）。每个向境外提供或涉及敏感个人信息的项目在处理前都需要评估；评估报告至少"
+                             "保存 {years} 年，最近一次评估早于此期限或已过复核日期的项目需要重新评估。",
+        "assessed_items": "需要评估的项目",
+        "newest_assessment": "最近一次评估",
+        "item_kind_sensitive": "敏感个人信息",
+        "pia_state_ok": "有效",
+        "pia_state_missing": "未评估",
+        "pia_state_expired": "已超过 3 年",
+        "pia_state_review_due": "已过复核日期",
+        "no_assessed_items": "本站点没有向境外提供或涉及敏感个人信息的单独同意项目。",
+        "assessments_heading": "评估记录",
+        "col_assessment": "评估",
+        "col_assessed_on": "评估日期",
+        "col_scope": "范围",
+        "col_review_by": "复核期限",
+        "col_stands_until": "满 3 年",
+        "col_report": "报告",
+        "scope_recipients": "接收方：",
+        "review_overdue": "已逾期",
+        "assessments_note": "按 {today}（UTC）判断。报告本身由个人信息保护负责人保存；此处的 sha256 "
+                            "标明本记录所指的文件。",
+        "no_assessments": "尚未记录任何评估（请在配置中添加 [sites.<site>.assessments.<id>]）。",
         "recipients_heading": "逐一接收方的单独同意",
         "agreed": "已同意",
         "not_agreed": "未同意",

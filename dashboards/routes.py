@@ -3,8 +3,8 @@ charts.
 
 Every page is server-rendered (jinja2, autoescape on), sent with a strict CSP and no-store.
 A site the session does not grant answers 404 exactly like a site that does not exist; a view
-the session's role may not use (an operator's export, erase, statistics, recipients) answers
-403.
+the session's role may not use (an operator's export, erase, statistics, recipients,
+assessments) answers 403.
 Pages speak English or Simplified Chinese (dashboards/i18n.py; `?lang=` switches).
 """
 
@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from cmp import assessments as pia
 from cmp.api.http import client_ip
 from cmp.app_state import Services, services
 from cmp.asks import current_year, filing
@@ -318,6 +319,37 @@ async def recipients_view(request: Request) -> Response:
                  top=top, warn_at=site.filing_warn_at, error=error, limit=TOP_RECIPIENTS)
 
 
+# --- impact assessments (PIPL Art. 55-56) -----------------------------------------------------
+
+async def assessments_view(request: Request) -> Response:
+    """The site's impact assessments, newest first, with their scope and review dates (past
+    ones marked), and each cross-border or sensitive item's standing (cmp.assessments)."""
+    g = await _guard(request, "assessments")
+    if isinstance(g, Response):
+        return g
+    s, site_id, _ = g
+    site = services(request).config.sites[site_id]
+    lang = _lang(request)
+    today = datetime.now(UTC).date()
+    cov = pia.coverage(site, today)
+    rows = []
+    for aid, a in sorted(site.assessments.items(), key=lambda kv: (kv[1].date, kv[0]),
+                         reverse=True):
+        title = a.title.get(lang) or a.title.get(site.lang_default) or next(
+            (t for t in a.title.values() if t.strip()), aid)
+        rows.append({"id": aid, "title": title, "date": a.date, "review_by": a.review_by,
+                     "overdue": aid in cov.overdue, "expires": pia.expires(a.date),
+                     "scope_items": [(x, people_view.item_title(site, x, lang))
+                               for x in a.scope.separate],
+                     "recipients": a.scope.recipients, "sha256": a.report_sha256,
+                     "report": a.report})
+    items = [{"id": c.item, "title": people_view.item_title(site, c.item, lang),
+              "kind": c.kind, "state": c.state, "newest": c.newest} for c in cov.items]
+    return _page(request, "assessments.html", session=s, site=site_id, site_name=site.name,
+                 tab="assessments", rows=rows, items=items, today=today,
+                 years=pia.MAX_AGE_YEARS)
+
+
 # --- ledger lookup ---------------------------------------------------------------------------
 
 async def ledger_view(request: Request) -> Response:
@@ -540,6 +572,7 @@ routes: list[BaseRoute] = [
     Route("/sites/{site}/consent", consent_view, methods=["GET"]),
     Route("/sites/{site}/email", email_view, methods=["GET"]),
     Route("/sites/{site}/recipients", recipients_view, methods=["GET"]),
+    Route("/sites/{site}/assessments", assessments_view, methods=["GET"]),
     Route("/sites/{site}/ledger", ledger_view, methods=["GET"]),
     Route("/sites/{site}/ledger/search", ledger_search, methods=["POST"]),
     Route("/sites/{site}/ledger/verify", ledger_verify, methods=["POST"]),

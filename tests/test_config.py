@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +181,8 @@ def write(tmp_path: Path, data: dict[str, Any]) -> Path:
             return "[" + ", ".join(val(x) for x in v) + "]"
         if isinstance(v, bool):
             return "true" if v else "false"
+        if isinstance(v, date):
+            return v.isoformat()  # a TOML local date
         return json.dumps(v, ensure_ascii=False)
 
     lines = []

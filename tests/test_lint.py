@@ -6,6 +6,7 @@ import copy
 import hashlib
 import tomllib
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -47,19 +48,24 @@ DEMO_ADMIN_LINE = (
 )
 
 
+# The shipped assessments are dated 2026-11-20 with a review a year later: judged on a day
+# inside that year, so these tests do not start failing when the calendar moves on.
+SHIPPED_DAY = date(2026, 12, 2)
+
+
 def test_demo_lints_clean_but_for_its_runtime_admin_key() -> None:
     # The demo ships without admin hashes on purpose: `consentry demo` generates and prints a
     # key at start-up. So the only line is the admin-key one, and it disappears once added.
     cfg = load_config(demo_config_path())
-    assert lint(cfg) == [DEMO_ADMIN_LINE]
+    assert lint(cfg, today=SHIPPED_DAY) == [DEMO_ADMIN_LINE]
     _, digest = generate_admin_key()
     site = cfg.sites["demo"].model_copy(update={"admin_key_hashes": [digest]})
-    assert lint(cfg.model_copy(update={"sites": {"demo": site}})) == []
+    assert lint(cfg.model_copy(update={"sites": {"demo": site}}), today=SHIPPED_DAY) == []
 
 
 def test_starter_lints_clean() -> None:
-    assert lint(load_config(STARTER)) == []
-    assert lint(load_config(STARTER), Settings()) == []
+    assert lint(load_config(STARTER), today=SHIPPED_DAY) == []
+    assert lint(load_config(STARTER), Settings(), today=SHIPPED_DAY) == []
 
 
 def test_clean_base() -> None:
