@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from cmp.app_state import services
+from cmp.storage.base import StorageError
 
 GPC_LAST_UPDATE = "2026-11-25"
 
@@ -47,7 +48,14 @@ async def metrics(request: Request) -> Response:
     lines += [f'consentry_person_hints_total{{site="{site}",outcome="{outcome}"}} {n}'
               for (site, outcome), n in sorted(svc.identify.hints.items())]
     # Data-subject request cases: open ones, and those past their due date (alert on > 0).
-    counts = await svc.cases.counts()
+    # The one database read here: a scrape while the database is away still gets every
+    # in-memory counter (and consentry_storage_up 0), not a 503.
+    try:
+        counts = await svc.cases.counts()
+        lines += ["# TYPE consentry_storage_up gauge", "consentry_storage_up 1"]
+    except StorageError:
+        counts = []
+        lines += ["# TYPE consentry_storage_up gauge", "consentry_storage_up 0"]
     lines.append("# TYPE consentry_requests_open gauge")
     lines += [f'consentry_requests_open{{site="{site}"}} {n}' for site, n, _ in counts]
     lines.append("# TYPE consentry_requests_overdue gauge")
