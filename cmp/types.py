@@ -21,6 +21,9 @@ class EventKind(StrEnum):
     EXPIRE = "expire"  # lifetime elapsed (written by purge)
     ERASE = "erase"  # a subject's personal fields were anonymised (data-subject request)
     LINK = "link"  # identifiers (browser, e-mail, phone, push) linked to a person
+    # A person's account closed, a minor flag, a guardian's consent, a deletion needed
+    # (cmp/people.py): facts about the person, no choices.
+    LIFECYCLE = "lifecycle"
 
 
 class UIAction(StrEnum):
