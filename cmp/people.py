@@ -413,7 +413,8 @@ class PeopleService:
         if not facts:
             return None
         out: dict[str, Any] = {"account_closed_at": None, "retention": [], "minor": False,
-                               "guardian_consent": None, "delete_needed": False}
+                               "guardian_consent": None, "delete_needed": False,
+                               "event_ids": [e.event_id for e in facts]}
         for e in facts:
             fact = e.payload.get("lifecycle")
             if fact == "account_closed" and out["account_closed_at"] is None:

@@ -448,6 +448,7 @@ async def _people_page(request: Request, s: Session, site_id: str, status: int =
         ctx.setdefault("here", f"{PATH}/sites/{site_id}/people?person={ctx['person']}")
     return _page(request, "people.html", status, session=s, site=site_id, site_name=site.name,
                  tab="people", kinds=FINDABLE, methods=people_view.METHODS,
+                 facts=people_view.FACTS,
                  field=people_view.FIELD, **ctx)
 
 
@@ -531,6 +532,30 @@ async def people_record(request: Request) -> Response:
                             f"&recorded={quote(done[-1].event_id)}", status_code=303)
 
 
+async def people_lifecycle(request: Request) -> Response:
+    """An account closure or a minor flag heard by an operator, recorded like an opt-out (the
+    method, the call reference, the logged-in name as `operator`)."""
+    g = await _guard(request, "people", form=True)
+    if isinstance(g, Response):
+        return g
+    s, site_id, data = g
+    svc = services(request)
+    person = data.get("person", "")
+    state = await svc.people.state(site_id, PersonId(person)) \
+        if people_view.PERSON_RE.match(person) else None
+    if state is None:
+        return await _people_page(request, s, site_id, 404, error="unknown_person")
+    try:
+        ev = await svc.people.record(site_id, PersonId(person), people_view.lifecycle(data),
+                                     operator=s.name)
+    except (people_view.FormError, FieldError) as exc:
+        key = exc.key if isinstance(exc, people_view.FormError) else "unknown_item"
+        return await _people_page(request, s, site_id, 400, person=person, state=state,
+                                  error=key, form=data)
+    return RedirectResponse(f"{PATH}/sites/{site_id}/people?person={person}"
+                            f"&recorded={quote(ev.event_id)}", status_code=303)
+
+
 routes: list[BaseRoute] = [
     Route("/", home, methods=["GET"]),
     Route("/login", login, methods=["GET", "POST"]),
@@ -546,4 +571,5 @@ routes: list[BaseRoute] = [
     Route("/sites/{site}/people", people, methods=["GET"]),
     Route("/sites/{site}/people/find", people_find, methods=["POST"]),
     Route("/sites/{site}/people/record", people_record, methods=["POST"]),
+    Route("/sites/{site}/people/lifecycle", people_lifecycle, methods=["POST"]),
 ]
