@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import re
 
+import httpx
+
 from tests.test_operator import World, member, person_events, text
 from tests.test_operator import world as world  # the fixture: the operator test's sites
 
 __all__ = ["world"]
 
 
-async def lifecycle(w: World, person: str, fact: str, **fields: str) -> object:
+async def lifecycle(w: World, person: str, fact: str, **fields: str) -> httpx.Response:
     data = {"csrf": await w.csrf(), "person": person, "method": "phone",
             "reference": "CALL-2026-0077", "fact": fact, **fields}
     return await w.client.post("/dashboard/sites/alpha/people/lifecycle", data=data)
@@ -22,11 +24,11 @@ async def test_an_operator_records_a_closure_and_sees_the_schedule(world: World)
     person = await member(world)
     await world.login("lily")
     r = await lifecycle(world, person, "account_closed", operator="mallory")
-    assert r.status_code == 303, r.text  # type: ignore[attr-defined]
+    assert r.status_code == 303, r.text
     ev = (await person_events(world, person))[-1]
     assert ev.kind == "lifecycle" and ev.payload["lifecycle"] == "account_closed"
     assert ev.payload["operator"] == "lily" and ev.payload["reference"] == "CALL-2026-0077"
-    page = await world.client.get(r.headers["location"])  # type: ignore[attr-defined]
+    page = await world.client.get(r.headers["location"])
     assert page.status_code == 200 and 'id="recorded"' in page.text
     assert ev.event_id in page.text
     # no retention config on this site: every category is due on the closure day
@@ -37,14 +39,14 @@ async def test_an_operator_records_a_closure_and_sees_the_schedule(world: World)
     assert all(d == "0" and due == day for _, d, due in rows)
     assert f'id="erase-due">{day}<' in page.text
     # in Chinese
-    zh = await world.client.get(r.headers["location"] + "&lang=zh-CN")  # type: ignore[attr-defined]
+    zh = await world.client.get(r.headers["location"] + "&lang=zh-CN")
     assert "计划中的匿名化" in zh.text and "跨境同意" in zh.text
     # a form without a reference is refused, nothing recorded
     before = len(await person_events(world, person))
     bad = await lifecycle(world, person, "minor", reference="")
-    assert bad.status_code == 400  # type: ignore[attr-defined]
+    assert bad.status_code == 400
     bad = await lifecycle(world, person, "reopen")
-    assert bad.status_code == 400  # type: ignore[attr-defined]
+    assert bad.status_code == 400
     assert len(await person_events(world, person)) == before
 
 
@@ -52,8 +54,8 @@ async def test_an_operator_marks_a_minor(world: World) -> None:
     person = await member(world)
     await world.login("lily")
     r = await lifecycle(world, person, "minor")
-    assert r.status_code == 303, r.text  # type: ignore[attr-defined]
-    page = await world.client.get(r.headers["location"])  # type: ignore[attr-defined]
+    assert r.status_code == 303, r.text
+    page = await world.client.get(r.headers["location"])
     body = text(page.text)
     assert 'id="minor"' in page.text and 'id="delete-needed"' in page.text
     assert "Deletion needed" in body
