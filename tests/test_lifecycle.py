@@ -56,10 +56,11 @@ async def test_closure_clocks_run_out_on_their_day(world: World) -> None:
     assert r.status_code == 201, r.text
     cid = r.json()["consent_id"]
     assert (await put(w, "M-1", {"email": ["m1@example.com"], "consent": [cid]})).status_code == 200
-    # default: the person's own choice of purposes; cross_border: agreeing to the abroad item;
-    # marketing: a channel answer
+    # default: the person's own choice of purposes; cross_border: agreeing to the abroad item
+    # and later turning it off; marketing: a channel answer
     for body in ({"method": "signup_form", "purposes": {"analytics": True}},
                  {"method": "app_settings", "separate": {"abroad": True}},
+                 {"method": "app_settings", "separate": {"abroad": False}},
                  {"method": "app_settings", "channels": [
                      {"channel": "email", "list": "news", "allowed": True}]}):
         r = await event(w, "M-1", body)
@@ -73,7 +74,7 @@ async def test_closure_clocks_run_out_on_their_day(world: World) -> None:
     due = {x["category"]: x for x in life["retention"]}
     assert due["cross_border"]["due"] == (d0 + dt.timedelta(days=5)).isoformat()
     assert due["marketing"]["due"] == d0.isoformat()
-    assert due["cross_border"]["events"] == 1 and due["marketing"]["events"] == 1
+    assert due["cross_border"]["events"] == 2 and due["marketing"]["events"] == 1
     assert due["default"]["events"] == 1 and due["browsers"]["events"] == 1
     assert life["erase_due"] == (d0 + dt.timedelta(days=5)).isoformat()
     person = r.json()["state"]["person"]
@@ -84,24 +85,25 @@ async def test_closure_clocks_run_out_on_their_day(world: World) -> None:
     def last(n: int) -> dt.datetime:  # the last second of day n
         return dt.datetime.combine(d0 + dt.timedelta(days=n), dt.time(23, 59, 59), dt.UTC)
 
-    async def kept() -> set[str]:
-        out = set()
+    async def kept() -> list[str]:
+        out = []
         for p in await person_events(w, person):
-            out.add(p.get("lifecycle") or ("contact" if "contact" in p else
-                    "abroad" if p.get("choices", {}).get("separate", {}).get("abroad") else
-                    p.get("action")))
-        return out
+            abroad = p.get("choices", {}).get("separate", {}).get("abroad")
+            out.append(p.get("lifecycle") or ("contact" if "contact" in p else
+                       f"abroad={abroad}" if p.get("method") == "app_settings" else
+                       p.get("action")))
+        return sorted(out)
 
     people = w.svc.people
     # closure day: only marketing (0 days) goes
     assert (await people.close_accounts(now=last(0)))["alpha"]["anonymised"] == 1
-    assert "contact" not in await kept() and "abroad" in await kept()
+    assert "contact" not in await kept() and len(await kept()) == 5
     await verified(w)
     # nothing more the same day, nor on a second run
     assert (await people.close_accounts(now=last(0)))["alpha"]["anonymised"] == 0
     # day 1: default (the purposes choice)
     assert (await people.close_accounts(now=first(1)))["alpha"]["anonymised"] == 1
-    assert await kept() == {"abroad", "link", "account_closed"}
+    assert await kept() == ["abroad=False", "abroad=True", "account_closed", "link"]
     assert len(await w.svc.storage.events_for_subject("alpha", cid)) == 1
     # day 2: the linked browser's banner events
     assert (await people.close_accounts(now=last(1)))["alpha"]["anonymised"] == 0
@@ -112,10 +114,10 @@ async def test_closure_clocks_run_out_on_their_day(world: World) -> None:
     assert (await people.close_accounts(now=last(4)))["alpha"]["anonymised"] == 0
     r = await w.client.get("/v1/sites/alpha/people/M-1", headers=w.auth(w.sites["alpha"].write))
     due = {x["category"]: x for x in r.json()["lifecycle"]["retention"]}
-    assert due["cross_border"]["events"] == 1 and due["default"]["events"] == 0
+    assert due["cross_border"]["events"] == 2 and due["default"]["events"] == 0
     # day 5: the longest clock: the person is erased whole
     out = (await people.close_accounts(now=first(5)))["alpha"]
-    assert out["people_erased"] == 1 and out["anonymised"] >= 3
+    assert out["people_erased"] == 1 and out["anonymised"] >= 4
     r = await w.client.get("/v1/sites/alpha/people/M-1", headers=w.auth(w.sites["alpha"].write))
     assert r.status_code == 404
     await verified(w)
@@ -214,3 +216,42 @@ async def test_unknown_retention_category_is_a_config_error(tmp_path: Path) -> N
                     + "[sites.alpha.retention_after_closure]\nforever = 3\n", "utf-8")
     with pytest.raises(Exception, match="forever"):
         load_config(path)
+
+
+def test_consentry_purge_carries_out_a_due_closure(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import asyncio
+    import os
+
+    from cmp.adminkeys import generate_admin_key
+    from consentry import cli
+    from tests.conftest import db_rows
+
+    for k in list(os.environ):
+        if k.startswith("CONSENTRY_"):
+            monkeypatch.delenv(k)
+    monkeypatch.chdir(tmp_path)
+    admin, admin_hash = generate_admin_key()
+    path = tmp_path / "c.toml"  # no retention_after_closure: every category at the next purge
+    path.write_text(site_toml("alpha", admin_hash, origin="https://alpha.example"), "utf-8")
+    db = tmp_path / "c.db"
+
+    async def close() -> None:
+        async with running(build_services(db, path)) as client:
+            auth = {"Authorization": f"Bearer {admin}"}
+            for body in ({"method": "signup_form", "purposes": {"analytics": True}},
+                         {"method": "api", "account": "closed"}):
+                r = await client.post("/v1/sites/alpha/people/M-8/events", json=body,
+                                      headers=auth)
+                assert r.status_code == 201, r.text
+
+    asyncio.run(close())
+    held = "SELECT COUNT(*) FROM consent_events WHERE subject LIKE 'p_%'"
+    assert db_rows(db, held, ()) == [(2,)]
+    base = ["--config", str(path), "--database", f"sqlite:///{db}"]
+    assert cli.main(["purge", *base]) == 0
+    out = capsys.readouterr().out
+    assert "2 event(s) of closed accounts anonymised" in out and "1 person(s) erased" in out
+    assert db_rows(db, held, ()) == [(0,)]
+    assert cli.main(["ledger", "verify", *base]) == 0
