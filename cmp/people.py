@@ -450,16 +450,14 @@ class PeopleService:
         the day its clock ends, the erasure recorded first in one `erase` event listing the
         seqs (so the chain still verifies); on the day of the longest clock the person is
         erased whole (PeopleService.erase: links dropped, lifecycle events anonymised,
-        opt-outs kept). Closed accounts are found by reading the site's chain."""
+        opt-outs kept). Closed accounts are found by the storage (`closed_accounts`)."""
         now = now or utc_now()
         today = now.astimezone(UTC).date()
         out: dict[str, dict[str, int]] = {}
         for site_id, site in self.config.sites.items():
             closed: dict[str, date] = {}
-            async for ev in self.storage.iter_chain(site_id):
-                if ev.kind == EventKind.LIFECYCLE and ev.subject is not None and \
-                        ev.payload.get("lifecycle") == "account_closed":
-                    closed.setdefault(ev.subject, parse_iso(ev.payload["at"]).date())
+            for subject, at in await self.storage.closed_accounts(site_id):
+                closed.setdefault(subject, parse_iso(at).date())
             clocks = self.closure_clocks(site)
             counts = {"anonymised": 0, "people_erased": 0}
             for person, day in closed.items():
