@@ -383,8 +383,9 @@ class PeopleService:
             if r.permission.allowed and answer not in voided:
                 voided.append(answer)
         base = {k: v for k, v in payload.items() if k not in ("lifecycle", "at", "guardian")}
+        # Voided now, whatever `at` says: a grant given since a back-dated flag is void too.
         void: dict[str, Any] = {**base, "action": "void_minor", "minor_event": event.event_id,
-                                "collected_at": iso(at), "language": site.lang_default,
+                                "collected_at": iso(utc_now()), "language": site.lang_default,
                                 "choices": withdrawn(site).as_dict()}
         if voided:
             void["contact"] = voided
