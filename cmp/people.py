@@ -443,6 +443,28 @@ class PeopleService:
             out["erase_due"] = (closed + timedelta(days=max(clocks.values()))).isoformat()
         return out
 
+    async def scheduled(self, site_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """Closed accounts still held, soonest anonymisation first: per person the closure
+        time, the next category due (one that still holds events) and the whole erasure."""
+        site = self.site(site_id)
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for person, _ in await self.storage.closed_accounts(site_id):
+            if person in seen:
+                continue
+            seen.add(person)
+            events = await self._events(site_id, await self.subjects(site_id, person))
+            life = self.lifecycle_state(site, events)
+            if life is None or not life["account_closed_at"]:
+                continue
+            held = [r for r in life["retention"] if r["events"]]
+            nxt = min(held, key=lambda r: (r["due"], r["category"])) if held else None
+            out.append({"person": person, "closed_at": life["account_closed_at"],
+                        "next_due": nxt["due"] if nxt else life["erase_due"],
+                        "next_category": nxt["category"] if nxt else None,
+                        "erase_due": life["erase_due"]})
+        return sorted(out, key=lambda r: (r["next_due"], r["person"]))[:limit]
+
     async def close_accounts(self, now: datetime | None = None) -> dict[str, dict[str, int]]:
         """Carry out the retention clocks of closed accounts that are due on `now`'s day (UTC):
         `consentry purge` calls this after ConsentService.purge.

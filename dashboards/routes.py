@@ -434,7 +434,7 @@ async def _people_page(request: Request, s: Session, site_id: str, status: int =
     t = i18n.texts(_lang(request))
     base: dict[str, Any] = {"person": None, "state": None, "rows": None, "granted": [],
                             "whole": [], "error": None, "recorded": None, "kind": "email",
-                            "value": "", "form": {}, "recipients": []}
+                            "value": "", "form": {}, "recipients": [], "scheduled": []}
     ctx = {**base, **ctx}
     state = ctx["state"]
     if state is not None:
@@ -459,7 +459,8 @@ async def people(request: Request) -> Response:
     s, site_id, _ = g
     person = request.query_params.get("person")
     if not person:
-        return await _people_page(request, s, site_id)
+        return await _people_page(request, s, site_id,
+                                  scheduled=await services(request).people.scheduled(site_id))
     if not people_view.PERSON_RE.match(person):
         return await _people_page(request, s, site_id, 400, error="unknown_person")
     state = await services(request).people.state(site_id, PersonId(person))

@@ -99,6 +99,9 @@ async def test_closure_clocks_run_out_on_their_day(world: World) -> None:
     assert (await people.close_accounts(now=last(0)))["alpha"]["anonymised"] == 1
     assert "contact" not in await kept() and len(await kept()) == 5
     await verified(w)
+    sched = await people.scheduled("alpha")
+    assert [(x["person"], x["next_due"], x["next_category"]) for x in sched] == [
+        (person, (d0 + dt.timedelta(days=1)).isoformat(), "default")]
     # nothing more the same day, nor on a second run
     assert (await people.close_accounts(now=last(0)))["alpha"]["anonymised"] == 0
     # day 1: default (the purposes choice)
@@ -120,6 +123,7 @@ async def test_closure_clocks_run_out_on_their_day(world: World) -> None:
     assert out["people_erased"] == 1 and out["anonymised"] >= 4
     r = await w.client.get("/v1/sites/alpha/people/M-1", headers=w.auth(w.sites["alpha"].write))
     assert r.status_code == 404
+    assert await people.scheduled("alpha") == []
     await verified(w)
     assert (await people.close_accounts(now=first(6)))["alpha"] == {"anonymised": 0,
                                                                     "people_erased": 0}

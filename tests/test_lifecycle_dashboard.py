@@ -38,6 +38,10 @@ async def test_an_operator_records_a_closure_and_sees_the_schedule(world: World)
     assert {c for c, _, _ in rows} == {"cross_border", "browsers", "marketing", "default"}
     assert all(d == "0" and due == day for _, d, due in rows)
     assert f'id="erase-due">{day}<' in page.text
+    # the people view's start page lists the closed account, next due the closure day
+    start = await world.client.get("/dashboard/sites/alpha/people")
+    row = re.search(rf'<tr data-person="{person}">(.*?)</tr>', start.text, re.S)
+    assert row and day in row.group(1), start.text
     # in Chinese
     zh = await world.client.get(r.headers["location"] + "&lang=zh-CN")
     assert "计划中的匿名化" in zh.text and "跨境同意" in zh.text
