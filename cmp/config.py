@@ -571,6 +571,11 @@ class SiteConfig(_Strict):
         "cross_border": [100_000, 1_000_000], "sensitive": [10_000]}
     filing_warn_at: Annotated[float, Field(gt=0, le=1)] = 0.8
     retention_days: Annotated[int, Field(gt=0)] = 1095
+    # Days after a person's account closure each category of their events is kept, then
+    # anonymised by `consentry purge` (cmp/people.py RETENTION_CATEGORIES says which events
+    # are which); a category not given is kept `default` days (0: at the next purge).
+    retention_after_closure: dict[Literal["cross_border", "browsers", "marketing", "default"],
+                                  Annotated[int, Field(ge=0, le=36500)]] = {}
     cookie: CookieConfig = CookieConfig()
     texts: dict[str, LText]
     purposes: dict[Ident, Purpose]

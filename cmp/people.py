@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cmp import CMP_NAME, __version__
 from cmp.config import CHANNELS, Config, SiteConfig, canonical_json
-from cmp.consent import ConsentService
+from cmp.consent import ConsentService, withdrawn
 from cmp.errors import ErrorKind, FieldError
 from cmp.grants import (
     ALL_LISTS,
@@ -39,9 +39,9 @@ from cmp.grants import (
 from cmp.hints import Hint, verify_hint
 from cmp.identifiers import LINKABLE, IdentifierError, Kind, kind_of, pseudonym
 from cmp.keys import Keyring
-from cmp.ledger import NewEvent, Notice, StoredEvent, iso, utc_now
+from cmp.ledger import NewEvent, Notice, StoredEvent, iso, parse_iso, utc_now
 from cmp.storage.base import ContactRow, PeopleConsentStore
-from cmp.types import Choices, EventKind, Model
+from cmp.types import Choices, EventKind, Model, SeparateKind
 
 # How an answer reached us (the ledger's `method`): what a regulator asks first.
 METHODS = ("signup_form", "app_settings", "operator", "phone", "email_request", "sms_reply",
@@ -91,6 +91,16 @@ class NoticeShown(BaseModel):
     language: str | None = Field(None, max_length=35)
 
 
+class GuardianConsentIn(BaseModel):
+    """A parent's or guardian's consent for a minor: how it was given and where it is kept."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: Method
+    reference: str = Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$",
+                           description="where the guardian's consent is kept (form, call, letter)")
+
+
 class PersonEventIn(BaseModel):
     """Body of POST /v1/sites/{site}/people/{ref}/events: a choice made elsewhere."""
 
@@ -108,6 +118,17 @@ class PersonEventIn(BaseModel):
     note: str | None = Field(None, max_length=2000)
     collected_at: datetime | None = Field(None, description="when the person chose (an import)")
     language: str | None = Field(None, max_length=35)
+    # Lifecycle facts (one per event, alone): see PeopleService.lifecycle.
+    account: Literal["closed"] | None = Field(
+        None, description="'closed': the account was closed (at collected_at, else now); "
+                          "starts the retention clocks of [sites.X.retention_after_closure]")
+    minor: Literal[True] | None = Field(
+        None, description="the person is a minor: optional consents are voided at once and a "
+                          "deletion is needed unless a guardian consent is recorded")
+    guardian_consent: GuardianConsentIn | None = None
+
+
+LIFECYCLE_FIELDS = ("account", "minor", "guardian_consent")
 
 
 def parse_link(data: Any) -> LinkIn:
@@ -117,6 +138,14 @@ def parse_link(data: Any) -> LinkIn:
 
 def parse_person_event(data: Any) -> PersonEventIn:
     body: PersonEventIn = _parse(PersonEventIn, data)
+    facts = [f for f in LIFECYCLE_FIELDS if getattr(body, f) is not None]
+    if len(facts) > 1:
+        raise FieldError(facts[1], f"one lifecycle fact per event: {facts[0]} is given too")
+    if facts and (body.purposes or body.vendors or body.separate or body.channels):
+        raise FieldError(facts[0], "give it alone: not with purposes, vendors, separate or "
+                                   "channels")
+    if facts:
+        return body
     if not (body.purposes or body.vendors or body.separate or body.channels):
         raise FieldError("body", "nothing to record: give purposes, vendors, separate or channels")
     return body
@@ -261,17 +290,13 @@ class PeopleService:
 
         Purposes/vendors/separate are merged over the person's current choices and resolved by
         the grant rule (necessary stays on; a vendor needs its purposes). Channel answers
-        replace older ones; a grant collected before a later opt-out does not (supersedes)."""
+        replace older ones; a grant collected before a later opt-out does not (supersedes).
+        A lifecycle fact (account closed, minor, guardian consent) goes to `lifecycle`."""
         site = self.site(site_id)
         person = self.person_id(site_id, ref)
-        now = utc_now()
-        at = now
-        if body.collected_at is not None:
-            c = body.collected_at if body.collected_at.tzinfo else \
-                body.collected_at.replace(tzinfo=UTC)
-            if c > now + MAX_CLOCK_SKEW:
-                raise FieldError("collected_at", "is in the future")
-            at = c
+        at = _collected_at(body)
+        if any(getattr(body, f) is not None for f in LIFECYCLE_FIELDS):
+            return await self.lifecycle(site_id, site, person, body, at, operator=operator)
         lang = body.language or (body.notice.language if body.notice else None) or \
             site.lang_default
         if lang not in site.languages:
@@ -318,6 +343,175 @@ class PeopleService:
                                notice=notice,
                                extra_personal={"note": body.note} if body.note else None)
         return await self.storage.append(event)
+
+    # --- lifecycle: account closure, minors -----------------------------------------------------
+    async def lifecycle(self, site_id: str, site: SiteConfig, person: str, body: PersonEventIn,
+                        at: datetime, *, operator: str | None = None) -> StoredEvent:
+        """Record a lifecycle fact of the person as a `lifecycle` event; returns it.
+
+        - account closed: the retention clocks start at `at` (purge carries them out,
+          `close_accounts`); a second closure is recorded but the first one's clocks run.
+        - minor: optional consents are voided at once by a `withdraw` event through the grant
+          rule (necessary purposes stay on; every channel answer and per-recipient agreement
+          held is turned off), and a `delete_needed` event is recorded unless a guardian
+          consent event exists (a request case picks it up; a later guardian consent answers
+          it, see `lifecycle_state`).
+        - guardian consent: how and where a guardian consented (method + reference)."""
+        fact = "account_closed" if body.account else "minor" if body.minor else \
+            "guardian_consent"
+        payload: dict[str, Any] = {"channel": "person", "action": "lifecycle",
+                                   "lifecycle": fact, "method": body.method, "at": iso(at),
+                                   "revision": site.revision,
+                                   "cmp": f"{CMP_NAME}/{__version__}"}
+        if body.guardian_consent is not None:
+            payload["guardian"] = body.guardian_consent.model_dump()
+        if body.reference:
+            payload["reference"] = body.reference
+        who = operator or body.operator
+        if who:
+            payload["operator"] = who
+        note = {"note": body.note} if body.note else None
+        event = await self.storage.append(NewEvent.build(
+            site=site_id, subject=person, kind=EventKind.LIFECYCLE, payload=payload,
+            extra_personal=note))
+        if fact != "minor":
+            return event
+        subjects = await self.subjects(site_id, person)
+        voided: list[dict[str, Any]] = []
+        for r in await self.storage.contact_rows(site_id, subjects):
+            answer = {"channel": r.channel, "list": r.scope, "allowed": False}
+            if r.permission.allowed and answer not in voided:
+                voided.append(answer)
+        base = {k: v for k, v in payload.items() if k not in ("lifecycle", "at", "guardian")}
+        # Voided now, whatever `at` says: a grant given since a back-dated flag is void too.
+        void: dict[str, Any] = {**base, "action": "void_minor", "minor_event": event.event_id,
+                                "collected_at": iso(utc_now()), "language": site.lang_default,
+                                "choices": withdrawn(site).as_dict()}
+        if voided:
+            void["contact"] = voided
+        await self.storage.append(NewEvent.build(site=site_id, subject=person,
+                                                 kind=EventKind.WITHDRAW, payload=void))
+        events = await self.storage.events_for_subject(site_id, person)
+        if not any(e.payload.get("lifecycle") == "guardian_consent" for e in events):
+            await self.storage.append(NewEvent.build(
+                site=site_id, subject=person, kind=EventKind.LIFECYCLE,
+                payload={**base, "lifecycle": "delete_needed", "at": iso(at),
+                         "reason": "minor_without_guardian_consent",
+                         "minor_event": event.event_id}))
+        return event
+
+    def closure_clocks(self, site: SiteConfig) -> dict[str, int]:
+        """Days each retention category is kept after an account closure."""
+        given = site.retention_after_closure
+        default = given.get("default", 0)
+        return {c: given.get(c, default) for c in RETENTION_CATEGORIES}  # type: ignore[call-overload]
+
+    def lifecycle_state(self, site: SiteConfig, events: list[StoredEvent]
+                        ) -> dict[str, Any] | None:
+        """The person's lifecycle facts and retention schedule from their events (in chain
+        order); None if there are none."""
+        facts = [e for e in events if e.kind == EventKind.LIFECYCLE and e.subject is not None]
+        if not facts:
+            return None
+        out: dict[str, Any] = {"account_closed_at": None, "retention": [], "minor": False,
+                               "guardian_consent": None, "delete_needed": False,
+                               "event_ids": [e.event_id for e in facts]}
+        for e in facts:
+            fact = e.payload.get("lifecycle")
+            if fact == "account_closed" and out["account_closed_at"] is None:
+                out["account_closed_at"] = e.payload["at"]
+            elif fact == "minor":
+                out["minor"] = True
+            elif fact == "guardian_consent":
+                out["guardian_consent"] = {**e.payload.get("guardian", {}),
+                                           "event_id": e.event_id, "at": e.payload["at"]}
+                out["delete_needed"] = False
+            elif fact == "delete_needed":
+                out["delete_needed"] = True
+        if out["account_closed_at"]:
+            closed = parse_iso(out["account_closed_at"]).date()
+            clocks = self.closure_clocks(site)
+            pending: dict[str, int] = {}
+            cats = retention_categories(site, events)
+            for e in events:
+                c = cats.get(e.seq)
+                if c is not None and e.personal is not None:
+                    pending[c] = pending.get(c, 0) + 1
+            out["retention"] = [
+                {"category": c, "days": d, "due": (closed + timedelta(days=d)).isoformat(),
+                 "events": pending.get(c, 0)} for c, d in clocks.items()]
+            out["erase_due"] = (closed + timedelta(days=max(clocks.values()))).isoformat()
+        return out
+
+    async def scheduled(self, site_id: str, limit: int = 100) -> list[dict[str, Any]]:
+        """Closed accounts still held, soonest anonymisation first: per person the closure
+        time, the next category due (one that still holds events) and the whole erasure."""
+        site = self.site(site_id)
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for person, _ in await self.storage.closed_accounts(site_id):
+            if person in seen:
+                continue
+            seen.add(person)
+            events = await self._events(site_id, await self.subjects(site_id, person))
+            life = self.lifecycle_state(site, events)
+            if life is None or not life["account_closed_at"]:
+                continue
+            held = [r for r in life["retention"] if r["events"]]
+            nxt = min(held, key=lambda r: (r["due"], r["category"])) if held else None
+            out.append({"person": person, "closed_at": life["account_closed_at"],
+                        "next_due": nxt["due"] if nxt else life["erase_due"],
+                        "next_category": nxt["category"] if nxt else None,
+                        "erase_due": life["erase_due"]})
+        return sorted(out, key=lambda r: (r["next_due"], r["person"]))[:limit]
+
+    async def close_accounts(self, now: datetime | None = None) -> dict[str, dict[str, int]]:
+        """Carry out the retention clocks of closed accounts that are due on `now`'s day (UTC):
+        `consentry purge` calls this after ConsentService.purge.
+
+        Each category's events (of the person and their linked identifiers) are anonymised on
+        the day its clock ends, the erasure recorded first in one `erase` event listing the
+        seqs (so the chain still verifies); on the day of the longest clock the person is
+        erased whole (PeopleService.erase: links dropped, lifecycle events anonymised,
+        opt-outs kept). Closed accounts are found by the storage (`closed_accounts`)."""
+        now = now or utc_now()
+        today = now.astimezone(UTC).date()
+        out: dict[str, dict[str, int]] = {}
+        for site_id, site in self.config.sites.items():
+            closed: dict[str, date] = {}
+            for subject, at in await self.storage.closed_accounts(site_id):
+                closed.setdefault(subject, parse_iso(at).date())
+            clocks = self.closure_clocks(site)
+            counts = {"anonymised": 0, "people_erased": 0}
+            for person, day in closed.items():
+                if today >= day + timedelta(days=max(clocks.values())):
+                    done = await self.erase(site_id, PersonId(person))
+                    if done is not None:
+                        counts["anonymised"] += done["events_anonymised"]
+                        counts["people_erased"] += 1
+                    continue
+                due = {c for c, d in clocks.items() if today >= day + timedelta(days=d)}
+                seqs: dict[str, list[int]] = {}
+                per: dict[str, int] = {}
+                events = await self._events(site_id, await self.subjects(site_id, person))
+                cats = retention_categories(site, events)
+                for e in events:
+                    c = cats.get(e.seq)
+                    if c in due and e.personal is not None and e.subject is not None:
+                        seqs.setdefault(e.subject, []).append(e.seq)
+                        per[str(c)] = per.get(str(c), 0) + 1
+                if not seqs:
+                    continue
+                # Recorded before it is applied, like an erasure (cmp/ledger.py verify).
+                await self.storage.append(NewEvent.record(
+                    site=site_id, kind=EventKind.ERASE,
+                    payload={"action": "retention_after_closure", "categories": per,
+                             "erased_seqs": sorted(q for v in seqs.values() for q in v),
+                             "cmp": f"{CMP_NAME}/{__version__}"}))
+                for s, qs in seqs.items():
+                    counts["anonymised"] += await self.storage.erase_subject(site_id, s, qs)
+            out[site_id] = counts
+        return out
 
     def channel_texts(self, site: SiteConfig, lang: str,
                       answers: list[ChannelAnswer]) -> dict[str, Any]:
@@ -474,6 +668,7 @@ class PeopleService:
             "separate": {k: a.doc() for k, a in sorted(web["separate"].items())},
             "channels": channels,
             "recipients": recipients,
+            "lifecycle": self.lifecycle_state(site, events),
             "events": len(events),
             "updated_at": max(e.ts for e in events) if events else None,
         }
@@ -594,6 +789,60 @@ class PeopleService:
         removed = await self.storage.people_forget(site_id, person, keep)
         return {"person": person, "identifiers": len(idents), "events_anonymised": changed,
                 "rows_removed": removed, "opt_outs_kept": len(keep)}
+
+
+def _collected_at(body: PersonEventIn) -> datetime:
+    now = utc_now()
+    if body.collected_at is None:
+        return now
+    c = body.collected_at if body.collected_at.tzinfo else body.collected_at.replace(tzinfo=UTC)
+    if c > now + MAX_CLOCK_SKEW:
+        raise FieldError("collected_at", "is in the future")
+    return c
+
+
+# What each retention category of [sites.X.retention_after_closure] holds (retention_category).
+RETENTION_CATEGORIES = ("cross_border", "browsers", "marketing", "default")
+
+
+def retention_categories(site: SiteConfig, events: list[StoredEvent]) -> dict[int, str]:
+    """The retention category of each of a closed account's events (seq -> category), read in
+    chain order. Links, lifecycle facts and erasures have none: they are kept to the longest
+    clock (the clocks are read from them). An event in two categories is kept by the longer.
+
+    - cross_border: a per-recipient ask event of a cross-border item (cmp/asks.py), or a choice
+      that grants a cross-border separate item or turns off one its subject had granted;
+    - browsers: a banner event of a linked browser (subject c_…);
+    - marketing: a channel answer (e-mail, SMS, push, phone lists; an e-mail double opt-in or
+      unsubscribe);
+    - default: every other event (the person's own choices of purposes and vendors, a
+      per-recipient ask of an item that is not cross-border)."""
+    cross = {k for k, s in site.separate.items() if s.kind == SeparateKind.CROSS_BORDER}
+    clocks = site.retention_after_closure
+    held: dict[str, bool] = {}  # subject -> held a cross-border grant before this event
+    out: dict[int, str] = {}
+    for ev in sorted(events, key=lambda e: e.seq):
+        if ev.kind in (EventKind.LINK, EventKind.LIFECYCLE, EventKind.ERASE):
+            continue
+        p, subject = ev.payload, ev.subject or ""
+        found: list[str] = []
+        choices = p.get("choices")
+        granted = isinstance(choices, dict) and any(
+            bool(v) for k, v in (choices.get("separate") or {}).items() if k in cross)
+        if (p.get("channel") == "ask" and p.get("item") in cross) or granted or \
+                (isinstance(choices, dict) and held.get(subject)):
+            found.append("cross_border")
+        if isinstance(choices, dict):
+            held[subject] = granted
+        if subject.startswith("c_"):
+            found.append("browsers")
+        if p.get("channel") == "email" or (p.get("channel") != "ask" and any(
+                isinstance(c, dict) and c.get("channel") in CHANNELS
+                for c in p.get("contact") or ())):
+            found.append("marketing")
+        out[ev.seq] = max(found, key=lambda c: clocks.get(  # type: ignore[call-overload]
+            c, clocks.get("default", 0))) if found else "default"
+    return out
 
 
 # Which channels an identifier of each kind reaches (a phone number: texts and calls).

@@ -22,6 +22,9 @@ class EventKind(StrEnum):
     ERASE = "erase"  # a subject's personal fields were anonymised (data-subject request)
     LINK = "link"  # identifiers (browser, e-mail, phone, push) linked to a person
     CASE = "case"  # a data-subject request case opened or moved (cmp/cases.py)
+    # A person's account closed, a minor flag, a guardian's consent, a deletion needed
+    # (cmp/people.py): facts about the person, no choices.
+    LIFECYCLE = "lifecycle"
 
 
 class UIAction(StrEnum):

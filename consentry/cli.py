@@ -418,6 +418,10 @@ def cmd_purge(args: argparse.Namespace) -> int:
             print(f"{site}: {counts['expired']} consent(s) expired, "
                   f"{counts['anonymised']} ledger event(s) past retention anonymised, "
                   f"{counts['activity_deleted']} beacon/e-mail event(s) past retention deleted")
+        for site, closed in (await svc.people.close_accounts()).items():
+            if closed["anonymised"]:
+                print(f"{site}: {closed['anonymised']} event(s) of closed accounts anonymised "
+                      f"(retention after closure), {closed['people_erased']} person(s) erased")
         return 0
 
     return _with_services(args, work)

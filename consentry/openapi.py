@@ -127,8 +127,8 @@ OPERATIONS += [
      "A person's current purposes, vendors, separate items and channel permissions, each with "
      "the event that set it (people:read)", [SITE, _REF], None, API_KEY, "200"),
     ("post", "/v1/sites/{site}/people/{ref}/events",
-     "Record a choice made elsewhere (form, app, operator, SMS reply, import); durable before "
-     "it answers (people:write)", [SITE, _REF], "PersonEventIn", API_KEY, "201"),
+     "Record a choice made elsewhere (form, app, operator, SMS reply, import), or a lifecycle "
+     "fact (account closed, minor, guardian consent); durable before it answers (people:write)", [SITE, _REF], "PersonEventIn", API_KEY, "201"),
     ("get", "/v1/sites/{site}/people/{ref}/export",
      "Export a person and every linked identifier (admin key)", [SITE, _REF], None, ADMIN, "200"),
     ("delete", "/v1/sites/{site}/people/{ref}",

@@ -144,6 +144,7 @@ def event_ids(state: dict[str, Any]) -> set[str]:
            for a in state.get(g, {}).values()}
     ids |= {str(a["event_id"]) for rs in state.get("recipients", {}).values()
             for a in rs.values()}
+    ids |= {str(e) for e in (state.get("lifecycle") or {}).get("event_ids", ())}
     return ids | {str(a["event_id"]) for lists in state.get("channels", {}).values()
                   for a in lists.values()}
 
@@ -169,6 +170,32 @@ def options(site: SiteConfig, state: dict[str, Any], lang: str, channel_names: d
     whole = [Option(f"channels:{ch}:{ALL_LISTS}", f"{channel_names[ch]} · {all_lists}")
              for ch in CHANNELS if f"channels:{ch}:{ALL_LISTS}" not in taken]
     return granted, whole
+
+
+# The lifecycle facts an operator may record (the buttons of the people view's lifecycle form).
+FACTS = ("account_closed", "minor")
+
+
+def lifecycle(data: dict[str, str]) -> PersonEventIn:
+    """The lifecycle form (account closed, or the person is a minor) as the event cmp.people
+    records; the operator is added server side."""
+    fact = data.get("fact", "")
+    if fact not in FACTS:
+        raise FormError("unknown_item")
+    method = data.get("method", "")
+    if method not in METHODS:
+        raise FormError("bad_method")
+    reference = data.get("reference", "").strip()
+    if not reference:
+        raise FormError("reference_required")
+    if len(reference) > MAX_REFERENCE or _CONTROL.search(reference):
+        raise FormError("reference_bad")
+    note = data.get("note", "").strip()
+    if len(note) > MAX_NOTE:
+        raise FormError("note_bad")
+    body: dict[str, Any] = {"method": method, "reference": reference, "note": note or None}
+    body.update({"account": "closed"} if fact == "account_closed" else {"minor": True})
+    return PersonEventIn.model_validate(body)
 
 
 def withdrawal(site: SiteConfig, data: dict[str, str],

@@ -468,7 +468,7 @@ async def _people_page(request: Request, s: Session, site_id: str, status: int =
     t = i18n.texts(_lang(request))
     base: dict[str, Any] = {"person": None, "state": None, "rows": None, "granted": [],
                             "whole": [], "error": None, "recorded": None, "kind": "email",
-                            "value": "", "form": {}, "recipients": []}
+                            "value": "", "form": {}, "recipients": [], "scheduled": []}
     ctx = {**base, **ctx}
     state = ctx["state"]
     if state is not None:
@@ -482,6 +482,7 @@ async def _people_page(request: Request, s: Session, site_id: str, status: int =
         ctx.setdefault("here", f"{PATH}/sites/{site_id}/people?person={ctx['person']}")
     return _page(request, "people.html", status, session=s, site=site_id, site_name=site.name,
                  tab="people", kinds=FINDABLE, methods=people_view.METHODS,
+                 facts=people_view.FACTS,
                  field=people_view.FIELD, **ctx)
 
 
@@ -492,7 +493,8 @@ async def people(request: Request) -> Response:
     s, site_id, _ = g
     person = request.query_params.get("person")
     if not person:
-        return await _people_page(request, s, site_id)
+        return await _people_page(request, s, site_id,
+                                  scheduled=await services(request).people.scheduled(site_id))
     if not people_view.PERSON_RE.match(person):
         return await _people_page(request, s, site_id, 400, error="unknown_person")
     state = await services(request).people.state(site_id, PersonId(person))
@@ -565,6 +567,30 @@ async def people_record(request: Request) -> Response:
                             f"&recorded={quote(done[-1].event_id)}", status_code=303)
 
 
+async def people_lifecycle(request: Request) -> Response:
+    """An account closure or a minor flag heard by an operator, recorded like an opt-out (the
+    method, the call reference, the logged-in name as `operator`)."""
+    g = await _guard(request, "people", form=True)
+    if isinstance(g, Response):
+        return g
+    s, site_id, data = g
+    svc = services(request)
+    person = data.get("person", "")
+    state = await svc.people.state(site_id, PersonId(person)) \
+        if people_view.PERSON_RE.match(person) else None
+    if state is None:
+        return await _people_page(request, s, site_id, 404, error="unknown_person")
+    try:
+        ev = await svc.people.record(site_id, PersonId(person), people_view.lifecycle(data),
+                                     operator=s.name)
+    except (people_view.FormError, FieldError) as exc:
+        key = exc.key if isinstance(exc, people_view.FormError) else "unknown_item"
+        return await _people_page(request, s, site_id, 400, person=person, state=state,
+                                  error=key, form=data)
+    return RedirectResponse(f"{PATH}/sites/{site_id}/people?person={person}"
+                            f"&recorded={quote(ev.event_id)}", status_code=303)
+
+
 routes: list[BaseRoute] = [
     Route("/", home, methods=["GET"]),
     Route("/login", login, methods=["GET", "POST"]),
@@ -581,4 +607,5 @@ routes: list[BaseRoute] = [
     Route("/sites/{site}/people", people, methods=["GET"]),
     Route("/sites/{site}/people/find", people_find, methods=["POST"]),
     Route("/sites/{site}/people/record", people_record, methods=["POST"]),
+    Route("/sites/{site}/people/lifecycle", people_lifecycle, methods=["POST"]),
 ]

@@ -211,6 +211,10 @@ class PeopleStore(Protocol):
         """The `limit` (item, recipient) pairs with the most people whose standing answer
         (contact_state, channel `separate:<item>`) is an agreement given in `year`, most first."""
 
+    async def closed_accounts(self, site: str) -> list[tuple[str, str]]:
+        """(person, closure time) of every `account_closed` lifecycle event still identified,
+        in chain order (cmp/people.py close_accounts)."""
+
     async def people_forget(self, site: str, person: str, keep: list[ContactRow]) -> int:
         """Erasure: drop the person's links and the answers of the person and its identifiers,
         then store `keep` (opt-outs re-keyed to identifiers); returns rows removed."""

@@ -74,6 +74,13 @@ class PostgresPeople(PostgresConnection):
             site, identifier)
         return str(v) if v is not None else None
 
+    async def closed_accounts(self, site: str) -> list[tuple[str, str]]:
+        rows = await self.pool.fetch(
+            "SELECT subject, payload::jsonb ->> 'at' FROM consent_events "
+            "WHERE site = $1 AND kind = 'lifecycle' AND subject IS NOT NULL "
+            "AND payload::jsonb ->> 'lifecycle' = 'account_closed' ORDER BY seq", site)
+        return [(str(r[0]), str(r[1])) for r in rows]
+
     async def contact_rows(self, site: str, subjects: list[str]) -> list[ContactRow]:
         rows = await self.pool.fetch(
             f"SELECT {_COLS} FROM contact_state WHERE site = $1 AND subject = ANY($2::text[]) "

@@ -86,6 +86,14 @@ class SQLitePeople(SQLiteConnection):
             row = await cur.fetchone()
         return str(row[0]) if row else None
 
+    async def closed_accounts(self, site: str) -> list[tuple[str, str]]:
+        async with self._rconn.execute(
+                "SELECT subject, json_extract(payload, '$.at') FROM consent_events "
+                "WHERE site = ? AND kind = 'lifecycle' AND subject IS NOT NULL "
+                "AND json_extract(payload, '$.lifecycle') = 'account_closed' ORDER BY seq",
+                (site,)) as cur:
+            return [(str(r[0]), str(r[1])) for r in await cur.fetchall()]
+
     async def contact_rows(self, site: str, subjects: list[str]) -> list[ContactRow]:
         if not subjects:
             return []
