@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Mount, Route
 
-from cmp.api import admin, asks, assets, checkpoints, consent, meta, people, requests
+from cmp.api import admin, asks, assets, checkpoints, consent, meta, people, requestpage, requests
 from cmp.api.cors import SiteCORS
 from cmp.api.fastpath import MayContactFastPath
 from cmp.app_state import Services, open_checked
@@ -93,7 +93,7 @@ def create_app(svc: Services, extra_routes: list[BaseRoute] | None = None, *,
     app = Starlette(
         # E-mail routes first: the open pixel is the hot path.
         routes=[*email_routes, *beacon_routes, *consent.routes, *people.routes, *asks.routes,
-                *requests.routes,
+                *requests.routes, *requestpage.routes,
                 *sms_routes, *admin.routes, *checkpoints.routes,
                 *meta.routes,
                 *openapi.routes,

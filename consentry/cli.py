@@ -156,6 +156,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
   tag gate page   {base}/demo/tags
   signed in       {base}/demo/member?ref=M-1001   (two browsers: the choice follows the member)
   in-context ask  {base}/demo/inquiry   (reply to an overseas buyer; cloud exhibition camera)
+  request page    {base}/p/demo/request   (a privacy request: a case with a due date in working days)
   what ran        {base}/demo/hits
   dashboard       {base}/dashboard/   (log in with the admin key)
   config API      {base}/v1/sites/demo/config

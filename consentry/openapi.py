@@ -235,6 +235,20 @@ OPERATIONS += [
      "the may-contact reason (contact:read)", [SITE], "ComposeIn", API_KEY, "200"),
 ]
 
+# The hosted request page (cmp/api/requestpage.py): HTML, a form that posts to itself.
+OPERATIONS += [
+    ("get", "/p/{site}/request", "The hosted request page (en, zh-CN): see, copy, correct or "
+     "delete my information, withdraw, close my account, explain, complain",
+     [SITE, {"name": "lang", "in": "query", "schema": {"type": "string"}}], None, None, "200"),
+    ("post", "/p/{site}/request", "The request page's form (urlencoded type, email, message): "
+     "a page with the case id and due date", [SITE], None, None, "201"),
+]
+_REQUEST_PAGE = {s: {"description": d, "content": {"text/html": {"schema": {"type": "string"}}}}
+                 for s, d in (("200", "The form"), ("201", "Request received: case id, due date"),
+                              ("400", "The form again, saying what to fix"),
+                              ("404", "No such site"), ("413", "Form too large"),
+                              ("429", "Rate limited"))}
+
 # What an operation answers when it is not JSON (beacons, pages, redirects, metrics), so the
 # document says what a client really gets; the schemathesis pass checks every answer.
 _JSON_ERROR = {"description": "Bad request; `field` names the culprit",
@@ -269,6 +283,8 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/p/{site}/me/{token}"): {**_PAGE_OR_ERROR, "4XX": _JSON_ERROR},
     ("get", "/cmp-ask.js"): _JS_ANSWERS,
     ("get", "/cmp-permissions.js"): _JS_ANSWERS,
+    ("get", "/p/{site}/request"): _REQUEST_PAGE,
+    ("post", "/p/{site}/request"): _REQUEST_PAGE,
     ("get", "/metrics"): {"200": {"description": "Prometheus text format",
                                   "content": {"text/plain": {"schema": {"type": "string"}}}}},
 }

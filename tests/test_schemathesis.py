@@ -52,6 +52,8 @@ STATEFUL = {("POST", "/b"), ("POST", "/v1/sites/{site}/consent"),
             ("GET", "/v1/sites/{site}/asks/notice"),
             ("POST", "/v1/sites/{site}/asks/notice"), ("POST", "/v1/sites/{site}/asks/answer"),
             ("GET", "/p/{site}/me/{token}"), ("POST", "/p/{site}/me/{token}"),
+            # the request page's form body is urlencoded, which the document does not model
+            ("POST", "/p/{site}/request"),
             # a request's address must have a valid (IDNA) domain; a case's regime must be
             # configured and its received_at not later than the server's clock
             ("POST", "/v1/sites/{site}/requests"), ("POST", "/v1/sites/{site}/cases")}
